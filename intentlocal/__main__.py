@@ -1,0 +1,5 @@
+import sys
+
+from intentlocal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,164 @@
+"""The Python API the CLI and the TUI share: a scikit-learn-style estimator.
+
+from intentlocal import IntentClusterer
+model = IntentClusterer(k="auto").fit(texts)
+model.labels_, model.cluster_names_, model.label_history_[0]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from intentlocal.backends.base import Embedder, Generator
+from intentlocal.config import Settings, load_settings, settings_from_dict
+from intentlocal.errors import InputError, RunError
+from intentlocal.ingest import Corpus
+from intentlocal.pipeline.runner import ProgressFn, Runner, RunResult
+from intentlocal.store import Store
+
+
+def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
+    from intentlocal.backends.registry import load_embedder, load_llm
+
+    embedder = load_embedder(settings.embedder, threads=settings.n_threads or None)
+    generator = load_llm(
+        settings.llm,
+        n_threads=settings.n_threads or None,
+        n_gpu_layers=settings.n_gpu_layers,
+        seed=settings.seed,
+        temperature=settings.temperature,
+        n_ctx=settings.n_ctx,
+    )
+    return embedder, generator
+
+
+def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None = None) -> int:
+    uniques, uids = corpus.unique()
+    return store.create_run(
+        name or Path(corpus.source).name,
+        corpus.source,
+        settings.to_dict(),
+        corpus.texts,
+        uids,
+        uniques,
+        corpus.lines,
+    )
+
+
+def resume_target(store: Store, run_id: int | None) -> int:
+    """The run to resume: the given one, else the newest unfinished one."""
+    import os
+
+    runs = store.runs()
+    if run_id is None:
+        todo = [r for r in runs if r.status != "finished"]
+        if not todo:
+            raise RunError("there is no unfinished run to resume")
+        run_id = todo[0].id
+    info = store.run(run_id)
+    if info.status == "finished":
+        raise RunError(f"run {run_id} is already finished")
+    if info.status == "running" and info.pid and info.pid != os.getpid() and _alive(info.pid):
+        raise RunError(f"run {run_id} is still running in process {info.pid}")
+    return run_id
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def execute_run(
+    store: Store,
+    run_id: int,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """Runs (or resumes) a stored run with the settings it was created with."""
+    import os
+
+    settings = settings_from_dict(store.run(run_id).settings)
+    if embedder is None or generator is None:
+        e, g = build_backends(settings)
+        embedder, generator = embedder or e, generator or g
+    store.update_run(run_id, pid=os.getpid(), status="running")
+    runner = Runner(store, settings, embedder, generator, progress=progress, cancel=cancel)
+    try:
+        return runner.execute(run_id)
+    except BaseException as exc:
+        status = "failed" if isinstance(exc, RunError) and not _cancelled(exc) else "interrupted"
+        store.update_run(run_id, status=status, error=str(exc)[:500])
+        raise
+
+
+def _cancelled(exc: BaseException) -> bool:
+    from intentlocal.pipeline.runner import Cancelled
+
+    return isinstance(exc, Cancelled)
+
+
+class IntentClusterer:
+    """Finds and names the intents in ``texts``; every label keeps its history.
+
+    Parameters are Settings fields (llm, embedder, k, neighbours, ...); backends
+    can be injected (fakes in tests, another embedder or GGUF in practice).
+    """
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        store: Store | None = None,
+        progress: ProgressFn | None = None,
+        **settings: Any,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.generator = generator
+        self.store = store
+        self.progress = progress
+
+    def fit(self, texts: Sequence[str], name: str = "api") -> IntentClusterer:
+        clean = [t.strip() for t in texts if t and t.strip()]
+        if not clean:
+            raise InputError("no texts to cluster (all empty)")
+        settings = load_settings(overrides=self.settings)
+        store = self.store or Store()
+        corpus = Corpus(clean, list(range(1, len(clean) + 1)), name)
+        run_id = start_run(store, corpus, settings, name)
+        result = execute_run(
+            store, run_id, embedder=self.embedder, generator=self.generator, progress=self.progress
+        )
+        self.store_ = store
+        self.run_id_ = run_id
+        self.result_ = result
+        self.labels_ = list(result.assignment)
+        self.cluster_names_ = dict(result.cluster_names)
+        self.label_sets_ = result.label_sets
+        self.k_ = result.k
+        return self
+
+    @property
+    def label_history_(self) -> list[list[dict[str, Any]]]:
+        """Per input text: per iteration, its neighbours, candidates and labels added."""
+        per_uid: dict[int, list[dict[str, Any]]] = {}
+        out = []
+        for _, uid, _ in self.store_.texts(self.run_id_):
+            if uid not in per_uid:
+                per_uid[uid] = self.store_.history(self.run_id_, uid)
+            out.append(per_uid[uid])
+        return out

@@ -1,0 +1,1 @@
+"""Backends: the embedder (ONNX), the LLM (llama.cpp), fakes, and model supply."""

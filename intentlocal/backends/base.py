@@ -1,0 +1,70 @@
+"""The two backend protocols. Each has one required method; weights load lazily.
+
+Any object with these methods can be handed to the pipeline: another ONNX
+embedder, another GGUF, or the fakes used by the unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised vectors (one row per text, float32)."""
+
+    model_id: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user"
+    content: str
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A GBNF grammar with a stable id, so a label row can say which grammar made it."""
+
+    name: str
+    gbnf: str
+
+    @property
+    def grammar_id(self) -> str:
+        import hashlib
+
+        return f"{self.name}:{hashlib.sha256(self.gbnf.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    cached_tokens: int = 0
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model whose output is constrained by a grammar.
+
+    ``static_messages`` is the part of the prompt shared by every call of a kind
+    (system prompt, instructions); backends with a KV cache keep it evaluated.
+    """
+
+    model_id: str
+
+    def generate(
+        self,
+        static_messages: Sequence[Message],
+        messages: Sequence[Message],
+        grammar: Grammar,
+        max_tokens: int = 48,
+    ) -> Generation: ...

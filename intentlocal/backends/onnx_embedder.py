@@ -1,0 +1,201 @@
+"""Sentence embedder on onnxruntime + tokenizers: no torch at run time.
+
+A model folder holds an ONNX graph, a tokenizer.json and, optionally, an
+``intentlocal.json`` saying how to use them (prompt, pooling, variants). The
+graph may return token states (pooled here, over the text tokens, optionally
+skipping an instruction as Instructor does) or a finished sentence embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intentlocal.errors import ModelError
+
+CONFIG_NAME = "intentlocal.json"
+
+
+def _find_onnx(folder: Path, config: dict[str, Any], variant: str | None) -> Path:
+    variants: dict[str, str] = config.get("variants", {})
+    if variant:
+        if variant not in variants:
+            raise ModelError(
+                f"embedder {folder} has no variant {variant!r}; it has: "
+                f"{', '.join(variants) or 'none'}"
+            )
+        return folder / variants[variant]
+    if variants:
+        return folder / variants[config.get("default_variant", next(iter(variants)))]
+    for cand in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
+        if cand.is_file():
+            return cand
+    found = sorted(folder.glob("*.onnx")) + sorted(folder.glob("onnx/*.onnx"))
+    if not found:
+        raise ModelError(f"no .onnx file in the embedder folder {folder}")
+    return found[0]
+
+
+def _find_tokenizer(folder: Path) -> Path:
+    for cand in (
+        folder / "tokenizer.json",
+        folder.parent / "tokenizer.json",
+        folder / "source" / "tokenizer.json",
+    ):
+        if cand.is_file():
+            return cand
+    raise ModelError(
+        f"the embedder folder {folder} has no tokenizer.json",
+        hint="an ONNX embedder needs the tokenizer.json of the model it was exported from",
+    )
+
+
+class OnnxEmbedder:
+    """Embeds texts with an ONNX sentence model; thread-safe, weights load on first use."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        variant: str | None = None,
+        prompt: str | None = None,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        p = Path(path)
+        if not p.exists():
+            raise ModelError(f"embedder path {p} does not exist")
+        self.folder = p if p.is_dir() else p.parent
+        cfg_path = self.folder / CONFIG_NAME
+        try:
+            self.config: dict[str, Any] = (
+                json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+            )
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from exc
+        self.onnx_path = p if p.is_file() else _find_onnx(self.folder, self.config, variant)
+        if not self.onnx_path.is_file():
+            raise ModelError(f"ONNX file {self.onnx_path} is missing")
+        self.tokenizer_path = _find_tokenizer(self.folder)
+        self.prompt = self.config.get("prompt", "") if prompt is None else prompt
+        self.instruction_pooling = self.config.get("instruction_pooling", "include")
+        self.max_length = int(max_length or self.config.get("max_length", 256))
+        self.normalize = bool(self.config.get("normalize", True))
+        self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
+        self.model_id = model_id or f"{self.folder.name}/{self.onnx_path.name}"
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    # -- lazy loading -------------------------------------------------------
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(
+                str(self.onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load the ONNX model {self.onnx_path}: {exc}") from exc
+        try:
+            tok = Tokenizer.from_file(str(self.tokenizer_path))
+        except Exception as exc:
+            raise ModelError(f"cannot read the tokenizer {self.tokenizer_path}: {exc}") from exc
+        tok.no_padding()
+        tok.enable_truncation(self.max_length)
+        self._input_names = {i.name for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
+        self._output = "sentence_embedding" if "sentence_embedding" in outputs else outputs[0]
+        self._pad_id = self._pad_token_id(tok)
+        self._n_instruction = self._instruction_length(tok) if self.prompt else 0
+        self._tokenizer = tok
+        self._session = session
+
+    @staticmethod
+    def _pad_token_id(tok: Any) -> int:
+        for t in ("<pad>", "[PAD]", "<|endoftext|>"):
+            tid = tok.token_to_id(t)
+            if tid is not None:
+                return int(tid)
+        return 0
+
+    def _instruction_length(self, tok: Any) -> int:
+        """Tokens the prompt occupies at the start of a text: leading specials + its words.
+
+        Like InstructorEmbedding, the closing special token (T5's </s>) is not counted.
+        """
+        enc = tok.encode(self.prompt)
+        special = list(enc.special_tokens_mask)
+        lead = 0
+        while lead < len(special) and special[lead]:
+            lead += 1
+        return lead + sum(1 for s in special[lead:] if not s)
+
+    # -- public -------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return int(self.embed(["dimension probe"]).shape[1])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            self._load()
+            if not texts:
+                return np.zeros((0, 0), dtype=np.float32)
+            order = np.argsort([len(t) for t in texts], kind="stable")
+            out: list[np.ndarray] = [np.empty(0)] * len(texts)
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                vecs = self._embed_batch([self.prompt + texts[i] for i in idx])
+                for j, i in enumerate(idx):
+                    out[i] = vecs[j]
+            return np.vstack(out).astype(np.float32, copy=False)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encs = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encs)
+        ids = np.full((len(encs), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        for r, e in enumerate(encs):
+            ids[r, : len(e.ids)] = e.ids
+            mask[r, : len(e.ids)] = 1
+        pool_mask = mask.copy()
+        if self.instruction_pooling == "exclude" and self._n_instruction:
+            # Instructor pools over the text only; keep at least one token.
+            for r, e in enumerate(encs):
+                n = min(self._n_instruction, len(e.ids) - 1)
+                pool_mask[r, :n] = 0
+        feeds: dict[str, np.ndarray] = {}
+        if "input_ids" in self._input_names:
+            feeds["input_ids"] = ids
+        if "attention_mask" in self._input_names:
+            feeds["attention_mask"] = mask
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        if "pooling_mask" in self._input_names:
+            feeds["pooling_mask"] = pool_mask
+        try:
+            (result,) = self._session.run([self._output], feeds)
+        except Exception as exc:
+            raise ModelError(f"the ONNX model {self.onnx_path} failed to run: {exc}") from exc
+        if result.ndim == 3:  # token states: masked mean here
+            m = pool_mask[:, :, None].astype(np.float32)
+            result = (result * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        if self.normalize:
+            result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
+        return result.astype(np.float32)

@@ -1,0 +1,73 @@
+"""Turns a model reference (a manifest name or a local path) into a backend.
+
+A user can always skip the manifest and point at any local .gguf file or ONNX
+folder; names are resolved against fetched models with a hint when missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intentlocal.backends.fetch import is_installed, model_dir
+from intentlocal.backends.manifest import load_manifest
+from intentlocal.errors import ModelError
+
+
+def _split_variant(ref: str) -> tuple[str, str | None]:
+    if ":" in ref and not Path(ref).exists():
+        name, variant = ref.rsplit(":", 1)
+        return name, variant or None
+    return ref, None
+
+
+def resolve_llm_path(ref: str) -> tuple[Path, str]:
+    """Path to the GGUF file and a stable model id."""
+    p = Path(ref).expanduser()
+    if p.suffix == ".gguf" or p.exists():
+        if not p.is_file():
+            raise ModelError(f"LLM file {p} does not exist")
+        return p, p.name
+    manifest = load_manifest()
+    if ref not in manifest or manifest[ref].role != "llm":
+        llms = [n for n, s in manifest.items() if s.role == "llm"]
+        raise ModelError(f"unknown LLM {ref!r}: give a .gguf path or one of {', '.join(llms)}")
+    if not is_installed(ref):
+        raise ModelError(
+            f"the LLM {ref} is not fetched yet", hint=f"intentlocal models fetch {ref}"
+        )
+    return model_dir(ref) / manifest[ref].files[0].path, ref
+
+
+def resolve_embedder_path(ref: str) -> tuple[Path, str | None, str]:
+    """Folder (or .onnx file), variant, and a stable model id."""
+    name, variant = _split_variant(ref)
+    p = Path(name).expanduser()
+    if p.exists() or "/" in name or name.endswith(".onnx"):
+        if not p.exists():
+            raise ModelError(f"embedder path {p} does not exist")
+        return p, variant, str(p.name) + (f":{variant}" if variant else "")
+    manifest = load_manifest()
+    if name not in manifest or manifest[name].role != "embedder":
+        embs = [n for n, s in manifest.items() if s.role == "embedder"]
+        raise ModelError(
+            f"unknown embedder {name!r}: give an ONNX folder or one of {', '.join(embs)}"
+        )
+    if not is_installed(name):
+        raise ModelError(
+            f"the embedder {name} is not fetched yet", hint=f"intentlocal models fetch {name}"
+        )
+    return model_dir(name), variant, ref
+
+
+def load_embedder(ref: str, **kwargs):  # -> OnnxEmbedder
+    from intentlocal.backends.onnx_embedder import OnnxEmbedder
+
+    path, variant, model_id = resolve_embedder_path(ref)
+    return OnnxEmbedder(path, variant=variant, model_id=model_id, **kwargs)
+
+
+def load_llm(ref: str, **kwargs):  # -> LlamaCppGenerator
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    path, model_id = resolve_llm_path(ref)
+    return LlamaCppGenerator(path, model_id=model_id, **kwargs)

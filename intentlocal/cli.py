@@ -1,0 +1,351 @@
+"""Command line: a thin layer over the library API; errors become one clear message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from intentlocal.errors import IntentLocalError
+
+
+class _Line:
+    """One self-rewriting progress line on a terminal; sparse lines otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_stage = ""
+        self.last_print = 0.0
+
+    def __call__(self, ev: Any) -> None:
+        now = time.monotonic()
+        new_stage = ev.stage != self.last_stage
+        done = ev.done >= ev.total
+        if not (new_stage or done or now - self.last_print > (0.2 if self.tty else 15)):
+            return
+        self.last_print = now
+        pct = 100 * ev.done / ev.total if ev.total else 100
+        width = 24
+        bar = "#" * int(width * pct / 100) + "-" * (width - int(width * pct / 100))
+        eta = f" ETA {_dur(ev.eta_seconds)}" if ev.eta_seconds else ""
+        tps = f" {ev.tokens_per_second:.0f} tok/s" if ev.tokens_per_second else ""
+        latest = ""
+        if ev.latest and self.tty:
+            latest = f"  {ev.latest[1][:40]}"
+        msg = f"{ev.stage:<12} [{bar}] {ev.done}/{ev.total}{eta}{tps}{latest}"
+        if self.tty:
+            end = "\n" if done else ""
+            if new_stage and self.last_stage:
+                self.stream.write("\n")
+            self.stream.write("\r" + msg[:120].ljust(120) + end)
+        else:
+            self.stream.write(msg + "\n")
+        self.stream.flush()
+        self.last_stage = ev.stage if not done else ""
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "?"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _fetch_progress():
+    state = {"last": 0.0}
+
+    def show(message: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - state["last"] < 0.5 and not (total and done >= total):
+            return
+        state["last"] = now
+        if total:
+            pct = 100 * done / total
+            bar = "#" * int(pct / 4) + "-" * (25 - int(pct / 4))
+            line = f"[{bar}] {pct:5.1f}% {done / 1e6:,.0f}/{total / 1e6:,.0f} MB  {message}"
+        else:
+            line = message
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + line[:110].ljust(110))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+# -- commands -------------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    from intentlocal import paths
+    from intentlocal.backends.fetch import fetch, is_installed
+    from intentlocal.backends.manifest import load_manifest
+
+    manifest = load_manifest()
+    if args.action == "list":
+        print(f"models folder: {paths.models_dir()}")
+        for name, spec in manifest.items():
+            state = "fetched" if is_installed(name) else "not fetched"
+            default = " (default)" if spec.default else ""
+            size = f"{spec.download_size / 1e6:,.0f} MB" if spec.download_size else "?"
+            print(f"  {name:<22} {spec.role:<9} {state:<12} {size:>9}  {spec.license}{default}")
+            if args.verbose:
+                print(f"      {spec.upstream}; {spec.notes}")
+        return 0
+    names = args.names or [n for n, s in manifest.items() if s.default]
+    for name in names:
+        started = time.monotonic()
+        path = fetch(name, progress=_fetch_progress(), force=args.force)
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        print(f"{name}: {path} ({size / 1e6:,.0f} MB, {time.monotonic() - started:.0f} s)")
+    return 0
+
+
+def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = (
+        "llm",
+        "embedder",
+        "k",
+        "neighbours",
+        "max_iterations",
+        "seed",
+        "n_threads",
+        "n_gpu_layers",
+        "temperature",
+    )
+    return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from intentlocal import paths
+    from intentlocal.api import execute_run, resume_target, start_run
+    from intentlocal.config import load_settings
+    from intentlocal.ingest import read_corpus
+    from intentlocal.results import cluster_table, write_outputs
+    from intentlocal.store import Store
+
+    store = Store()
+    if args.resume is not None:
+        run_id = resume_target(store, None if args.resume == "latest" else int(args.resume))
+        print(f"resuming run {run_id}", file=sys.stderr)
+    else:
+        if args.sample:
+            args.file = str(paths.sample_path())
+        if not args.file:
+            raise IntentLocalError("give a file to cluster (or --sample, or --resume)")
+        corpus = read_corpus(args.file, args.column)
+        settings = load_settings(
+            Path(args.config) if args.config else None, overrides=_settings_overrides(args)
+        )
+        run_id = start_run(store, corpus, settings, args.name)
+        n_unique = len(corpus.unique()[0])
+        print(
+            f"run {run_id}: {len(corpus.texts)} texts ({n_unique} distinct) from "
+            f"{corpus.source}" + (f", column {corpus.column!r}" if corpus.column else ""),
+            file=sys.stderr,
+        )
+        if corpus.truncated:
+            print(
+                f"  note: {corpus.truncated} texts longer than 2000 characters were cut",
+                file=sys.stderr,
+            )
+    try:
+        result = execute_run(store, run_id, progress=_Line())
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: run {run_id} keeps its finished work; "
+            f"resume with `intentlocal run --resume {run_id}`",
+            file=sys.stderr,
+        )
+        return 130
+    out = Path(args.out) if args.out else Path.cwd()
+    csv_path, json_path = write_outputs(store, run_id, out)
+    _print_clusters(cluster_table(store, run_id))
+    stats = store.call_stats(run_id)
+    print(
+        f"\n{result.k} clusters ({'estimated' if result.k_estimated else 'given'}), "
+        f"{result.iterations} refinement iteration(s)"
+        f"{' (converged)' if result.converged else ' (cap reached)'}; "
+        f"{stats['calls']} LLM calls, {stats['prompt_tokens']} prompt + "
+        f"{stats['completion_tokens']} completion tokens"
+    )
+    print(f"wrote {csv_path} and {json_path}")
+    return 0
+
+
+def _print_clusters(table: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Clusters", show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("name")
+    t.add_column("size", justify="right")
+    t.add_column("top labels")
+    t.add_column("examples")
+    for c in table:
+        t.add_row(
+            str(c["id"]),
+            c["name"],
+            str(c["size"]),
+            ", ".join(f"{lab} ({n})" for lab, n in c["top_labels"]),
+            "\n".join(e[:70] for e in c["examples"]),
+        )
+    Console().print(t)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from intentlocal.store import Store
+
+    store = Store()
+    for r in store.runs():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+        print(
+            f"{r.id:>4}  {when}  {r.status:<11} {r.n_texts or 0:>6} texts  "
+            f"k={r.k or '-':<4} {r.name}  [{r.llm_id or '?'} / {r.embedder_id or '?'}]"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from intentlocal.results import write_outputs
+    from intentlocal.store import Store
+
+    paths_ = write_outputs(Store(), args.run_id, Path(args.out))
+    print("wrote " + " and ".join(str(p) for p in paths_))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from intentlocal.store import Store
+
+    store = Store()
+    rows = store.texts(args.run_id)
+    if not 0 <= args.index < len(rows):
+        raise IntentLocalError(f"run {args.run_id} has texts 0..{len(rows) - 1}")
+    _, uid, text = rows[args.index]
+    print(json.dumps({"text": text, "history": store.history(args.run_id, uid)}, indent=1))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from intentlocal.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_tui(file: str | None) -> int:
+    from intentlocal.tui.app import run_app
+
+    return run_app(file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="intentlocal",
+        description="Find and name the intents in short texts, offline. "
+        "With no command (or just a FILE) the terminal app opens.",
+    )
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser("run", help="cluster a .csv / .jsonl / .txt file headless")
+    r.add_argument("file", nargs="?")
+    r.add_argument("--column", help="CSV column (JSONL field) holding the text")
+    r.add_argument("--k", help="number of clusters, or auto (default)")
+    r.add_argument("--llm", help="manifest name or path to a .gguf")
+    r.add_argument("--embedder", help="manifest name[:variant] or path to an ONNX folder")
+    r.add_argument("--neighbours", type=int)
+    r.add_argument("--max-iterations", type=int, dest="max_iterations")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--temperature", type=float)
+    r.add_argument("--n-threads", type=int, dest="n_threads")
+    r.add_argument(
+        "--n-gpu-layers",
+        type=int,
+        dest="n_gpu_layers",
+        help="layers on Metal/GPU (-1 = all) when llama.cpp has it",
+    )
+    r.add_argument("--out", help="folder for the CSV and JSON results (default: .)")
+    r.add_argument("--name", help="a name for the run")
+    r.add_argument("--config", help="settings TOML (default: $INTENTLOCAL_HOME/settings.toml)")
+    r.add_argument("--sample", action="store_true", help="use the bundled sample transcripts")
+    r.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_ID",
+        help="resume an interrupted run (the newest one by default)",
+    )
+    r.set_defaults(fn=cmd_run)
+
+    m = sub.add_parser("models", help="list or fetch models")
+    m.add_argument("action", choices=["list", "fetch"])
+    m.add_argument("names", nargs="*", help="manifest names (default: the default models)")
+    m.add_argument("--force", action="store_true", help="fetch again even if present")
+    m.add_argument("-v", "--verbose", action="store_true")
+    m.set_defaults(fn=cmd_models)
+
+    ru = sub.add_parser("runs", help="list the runs in the store")
+    ru.set_defaults(fn=cmd_runs)
+
+    e = sub.add_parser("export", help="write a run's CSV and JSON results")
+    e.add_argument("run_id", type=int)
+    e.add_argument("--out", default=".")
+    e.set_defaults(fn=cmd_export)
+
+    h = sub.add_parser("history", help="the label history of one text of a run, as JSON")
+    h.add_argument("run_id", type=int)
+    h.add_argument("index", type=int, help="0-based position of the text in the input")
+    h.set_defaults(fn=cmd_history)
+
+    b = sub.add_parser("bench", help="the method vs plain K-means on a labelled JSONL")
+    b.add_argument("dataset")
+    b.add_argument("--sample", type=int, help="class-stratified sample of N texts")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--llm")
+    b.add_argument("--embedder")
+    b.add_argument("--neighbours", type=int)
+    b.add_argument("--max-iterations", type=int, dest="max_iterations")
+    b.add_argument("--no-llm", action="store_true", help="LLM-free baselines only")
+    b.add_argument(
+        "--no-initial-neighbours",
+        action="store_true",
+        help="ablation: the initial prompt shows no neighbours",
+    )
+    b.add_argument("--out", default="reports")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if not argv or (
+            len(argv) == 1
+            and not argv[0].startswith("-")
+            and argv[0] not in ("run", "models", "runs", "export", "history", "bench")
+        ):
+            return cmd_tui(argv[0] if argv else None)
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "fn", None):
+            build_parser().print_help()
+            return 2
+        return int(args.fn(args))
+    except IntentLocalError as exc:
+        print(f"error: {exc.title}: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Settings: one typed object, read from a TOML file, then INTENTLOCAL_* variables,
+then command-line flags (later wins). A run stores the settings it used, so a
+resumed run never silently picks up a changed file or environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from intentlocal import paths
+from intentlocal.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a run. Defaults are the best configuration measured so far."""
+
+    llm: str = "qwen2.5-coder-0.5b"
+    """A manifest name (see `intentlocal models list`) or a path to any .gguf file."""
+    embedder: str = "embeddinggemma-300m"
+    """A manifest name (NAME or NAME:VARIANT, e.g. embeddinggemma-300m:int8) or an ONNX folder."""
+    k: str = "auto"
+    """Number of clusters, or "auto" to estimate it."""
+    neighbours: int = 10
+    """m: neighbours shown to the LLM and whose labels are offered in refinement."""
+    max_iterations: int = 3
+    """Cap on refinement iterations (the initial labelling is iteration 0)."""
+    max_candidates: int = 12
+    """Most candidate labels offered in one refinement call (most shared first)."""
+    neighbour_chars: int = 160
+    """Neighbour texts are cut to this many characters in prompts."""
+    seed: int = 0
+    temperature: float = 0.0
+    n_threads: int = 0
+    """llama.cpp / onnxruntime threads; 0 = all cores."""
+    n_gpu_layers: int = 0
+    """Layers offloaded to Metal/GPU when llama.cpp was built with it; -1 = all."""
+    n_ctx: int = 4096
+    kmeans_init: int = 10
+    """K-means restarts (n_init)."""
+    k_min: int = 2
+    k_max: int = 0
+    """Largest K auto-K considers; 0 = derived from the number of texts."""
+
+    def resolved_k(self) -> int | None:
+        if str(self.k).strip().lower() == "auto":
+            return None
+        try:
+            k = int(self.k)
+        except ValueError as exc:
+            raise ConfigError(f"k must be a positive number or 'auto', got {self.k!r}") from exc
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        return k
+
+    def validate(self) -> Settings:
+        self.resolved_k()
+        for name in ("neighbours", "max_candidates", "neighbour_chars", "n_ctx", "kmeans_init"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_iterations < 0:
+            raise ConfigError(f"max_iterations must be 0 or more, got {self.max_iterations}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **_coerce_all(changes, "arguments")).validate()
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    if name not in _FIELDS:
+        raise ConfigError(f"unknown setting {name!r} in {where}; known: {', '.join(_FIELDS)}")
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"setting {name} in {where}: {value!r} is not a {type(default).__name__}"
+        ) from exc
+
+
+def _coerce_all(values: dict[str, Any], where: str) -> dict[str, Any]:
+    return {k: _coerce(k, v, where) for k, v in values.items() if v is not None}
+
+
+def load_settings(
+    file: Path | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """File, then environment, then overrides (e.g. CLI flags)."""
+    values: dict[str, Any] = {}
+    path = file or paths.settings_path()
+    if path.is_file():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+        values.update(_coerce_all(raw.get("intentlocal", raw), str(path)))
+    env = os.environ if env is None else env
+    for name in _FIELDS:
+        var = f"INTENTLOCAL_{name.upper()}"
+        if var in env:
+            values[name] = _coerce(name, env[var], f"${var}")
+    values.update(_coerce_all(overrides or {}, "command line"))
+    return Settings(**values).validate()
+
+
+def settings_from_dict(d: dict[str, Any]) -> Settings:
+    return Settings(**_coerce_all({k: v for k, v in d.items() if k in _FIELDS}, "stored run"))

@@ -1,0 +1,122 @@
+"""Writing and selecting pseudo-labels with the LLM (stages c and d of the method).
+
+Prompts are files under prompts/; their hash is stored with every label. The
+model can only answer inside a grammar: one well-formed label, or a subset of
+the candidate numbers offered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from intentlocal import paths
+from intentlocal.backends.base import Generation, Generator, Message
+from intentlocal.errors import ConfigError, ModelError
+from intentlocal.grammars import label_grammar, parse_label, parse_selection, selection_grammar
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    system: str
+    user: str
+    body: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()[:16]
+
+    def messages(self, **values: str) -> tuple[list[Message], list[Message]]:
+        return [Message("system", self.system)], [Message("user", self.user.format(**values))]
+
+
+@lru_cache(maxsize=16)
+def load_prompt(name: str, folder: Path | None = None) -> PromptTemplate:
+    path = (folder or paths.prompts_dir()) / f"{name}.toml"
+    try:
+        body = path.read_text(encoding="utf-8")
+        data = tomllib.loads(body)
+        return PromptTemplate(name, data["system"].strip(), data["user"].strip(), body)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"prompt file {path} is missing") from exc
+    except (tomllib.TOMLDecodeError, KeyError) as exc:
+        raise ConfigError(f"prompt file {path} needs a system and a user entry: {exc}") from exc
+
+
+def clip(text: str, chars: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
+
+
+def write_initial_label(
+    generator: Generator,
+    prompt: PromptTemplate,
+    target: str,
+    neighbour_texts: Sequence[str],
+    neighbour_chars: int,
+) -> tuple[str, Generation]:
+    lines = "\n".join(f"- {clip(t, neighbour_chars)}" for t in neighbour_texts) or "- (none)"
+    static, msgs = prompt.messages(target=clip(target, 4 * neighbour_chars), neighbours=lines)
+    gen = generator.generate(static, msgs, label_grammar(), max_tokens=40)
+    try:
+        return parse_label(gen.text), gen
+    except ValueError as exc:
+        raise ModelError(f"the LLM {generator.model_id} broke the label grammar: {exc}") from exc
+
+
+def gather_candidates(
+    own: Sequence[str],
+    neighbours: Sequence[int],
+    label_sets: Sequence[Sequence[str]],
+    limit: int,
+) -> list[tuple[str, int]]:
+    """Labels of the neighbours that the text lacks, most shared first, with a source.
+
+    The source is the nearest neighbour carrying the label, so the history can
+    say where each label came from.
+    """
+    have = set(own)
+    counts: Counter[str] = Counter()
+    source: dict[str, int] = {}
+    order: dict[str, int] = {}
+    for rank, j in enumerate(neighbours):
+        for lab in label_sets[j]:
+            if lab in have:
+                continue
+            counts[lab] += 1
+            source.setdefault(lab, int(j))
+            order.setdefault(lab, rank * 100 + len(order))
+    ranked = sorted(counts, key=lambda lab: (-counts[lab], order[lab]))
+    return [(lab, source[lab]) for lab in ranked[:limit]]
+
+
+def select_labels(
+    generator: Generator,
+    prompt: PromptTemplate,
+    target: str,
+    own: Sequence[str],
+    candidates: Sequence[str],
+    neighbour_chars: int,
+) -> tuple[list[int], Generation]:
+    """0-based indices into ``candidates`` that the LLM chose."""
+    listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
+    static, msgs = prompt.messages(
+        target=clip(target, 4 * neighbour_chars),
+        labels=", ".join(own) or "(none)",
+        candidates=listing,
+    )
+    gen = generator.generate(
+        static, msgs, selection_grammar(len(candidates)), max_tokens=4 * len(candidates) + 4
+    )
+    try:
+        return [i - 1 for i in parse_selection(gen.text, len(candidates))], gen
+    except ValueError as exc:
+        raise ModelError(
+            f"the LLM {generator.model_id} broke the selection grammar: {exc}"
+        ) from exc

@@ -1,0 +1,388 @@
+"""The method, stage by stage, checkpointed in the run store.
+
+    a. embed the texts                      (embedder, with its intent prompt)
+    b. m nearest neighbours of each text    (usearch)
+    c. iteration 0: one initial label per text from the LLM, shown its neighbours
+    d. iterations 1..T: embed labels ⊕ text, new neighbours, offer the neighbours'
+       labels the text lacks, the LLM selects; label sets only grow; stop when
+       no set changes or at the cap
+    e. K-means on the final label-augmented vectors (K given or estimated)
+    f. name each cluster by its most shared label
+
+Every LLM step is committed before the next starts, and iteration t only reads
+label sets of iteration t-1, so a resumed run redoes no finished call and ends
+exactly where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from intentlocal.backends.base import Embedder, Generator
+from intentlocal.config import Settings
+from intentlocal.errors import RunError
+from intentlocal.grammars import label_grammar, selection_grammar
+from intentlocal.pipeline.cluster import KMeansClusterer, SilhouetteK, name_clusters
+from intentlocal.pipeline.labels import (
+    gather_candidates,
+    load_prompt,
+    select_labels,
+    write_initial_label,
+)
+from intentlocal.pipeline.neighbours import nearest_neighbours
+from intentlocal.store import Store
+
+
+class Cancelled(RunError):
+    title = "Run cancelled"
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+    eta_seconds: float | None = None
+    tokens_per_second: float | None = None
+    latest: tuple[str, str] | None = None  # (text, label) just written
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+def join_labels(text: str, labels: Sequence[str]) -> str:
+    """labels ⊕ text, as the string that is embedded again.
+
+    "text (label, label)" kept the text first: in the first probe it beat
+    "label. text" and labels alone, which lose the wording a strong embedder uses.
+    """
+    if not labels:
+        return text
+    return f"{text} ({', '.join(lab.replace('_', ' ') for lab in labels)})"
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    texts: list[str]
+    assignment: list[int]  # cluster id per input text
+    cluster_names: dict[int, str]
+    label_sets: list[list[str]]  # final labels per input text
+    k: int
+    k_estimated: bool
+    iterations: int
+    converged: bool
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    vectors: np.ndarray | None = None  # final vectors per unique text
+
+
+class _Meter:
+    """ETA and tokens/s over the steps taken in this process (resumes start fresh)."""
+
+    def __init__(self, total: int, done: int) -> None:
+        self.total, self.done, self.started = total, done, time.monotonic()
+        self.session_steps = 0
+        self.tokens = 0
+
+    def tick(self, tokens: int, called: bool) -> tuple[float | None, float | None]:
+        self.done += 1
+        self.session_steps += 1
+        self.tokens += tokens if called else 0
+        elapsed = time.monotonic() - self.started
+        if elapsed <= 0:
+            return None, None
+        eta = (self.total - self.done) * elapsed / self.session_steps
+        return eta, (self.tokens / elapsed if self.tokens else None)
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        embedder: Embedder,
+        generator: Generator,
+        *,
+        clusterer: Any | None = None,
+        k_estimator: Any | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.embedder = embedder
+        self.generator = generator
+        self.clusterer = clusterer or KMeansClusterer(settings.kmeans_init, settings.seed)
+        self.k_estimator = k_estimator or SilhouetteK(
+            k_min=settings.k_min, k_max=settings.k_max, random_state=settings.seed
+        )
+        self.progress = progress or (lambda e: None)
+        self.cancel = cancel or threading.Event()
+        self.initial_prompt = load_prompt("initial_label")
+        self.select_prompt = load_prompt("select_labels")
+
+    # -- helpers ------------------------------------------------------------------
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled(
+                "the run was cancelled; finished work is kept",
+                hint="resume it with `intentlocal run --resume`",
+            )
+
+    def _embed(self, texts: Sequence[str], stage: str) -> np.ndarray:
+        """Embeds through the store's cache: a resumed run does not embed twice."""
+        model_id = self.embedder.model_id
+        cached = self.store.cached_embeddings(model_id, texts)
+        missing = [i for i in range(len(texts)) if i not in cached]
+        self.progress(ProgressEvent(stage, len(cached), len(texts), "embedding"))
+        batch = 256
+        for start in range(0, len(missing), batch):
+            self._check_cancel()
+            idx = missing[start : start + batch]
+            vecs = self.embedder.embed([texts[i] for i in idx])
+            self.store.cache_embeddings(model_id, [texts[i] for i in idx], vecs)
+            for i, v in zip(idx, vecs, strict=True):
+                cached[i] = v
+            self.progress(ProgressEvent(stage, len(cached), len(texts), "embedding"))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([cached[i] for i in range(len(texts))]).astype(np.float32)
+
+    def _timed(self, run_id: int, stage: str, fn: Callable[[], Any], **detail: Any) -> Any:
+        started = time.monotonic()
+        self.store.set_stage(run_id, stage, "running")
+        out = fn()
+        self.store.set_stage(run_id, stage, "done", time.monotonic() - started, detail)
+        return out
+
+    # -- the method ------------------------------------------------------------------
+    def execute(self, run_id: int) -> RunResult:
+        s = self.settings
+        uniques = self.store.uniques(run_id)
+        n = len(uniques)
+        if n == 0:
+            raise RunError("the run has no texts")
+        for name, template in (
+            ("initial_label", self.initial_prompt),
+            ("select_labels", self.select_prompt),
+        ):
+            self.store.save_prompt(template.hash, name, template.body)
+        self.store.update_run(
+            run_id,
+            status="running",
+            embedder_id=self.embedder.model_id,
+            llm_id=self.generator.model_id,
+            error=None,
+        )
+        m = s.neighbours
+        vectors = self._timed(run_id, "embed", lambda: self._embed(uniques, "embed"))
+        neighbours = self._timed(run_id, "neighbours", lambda: nearest_neighbours(vectors, m))
+        self._timed(run_id, "initial", lambda: self._initial(run_id, uniques, neighbours))
+        iterations, converged = 0, False
+        label_sets = self.store.label_sets(run_id, n, 0)
+        for it in range(1, s.max_iterations + 1):
+            stage = f"refine-{it}"
+            joined = [join_labels(t, lab) for t, lab in zip(uniques, label_sets, strict=True)]
+            vectors = self._timed(
+                run_id, f"embed-{it}", lambda st=stage, j=joined: self._embed(j, st)
+            )
+            neighbours = nearest_neighbours(vectors, m)
+            added = self._timed(
+                run_id,
+                stage,
+                lambda i=it, ls=label_sets, nb=neighbours: self._refine(run_id, i, uniques, ls, nb),
+            )
+            iterations = it
+            label_sets = self.store.label_sets(run_id, n, it)
+            if added == 0:
+                converged = True
+                break
+        if s.max_iterations == 0 or not converged:
+            vectors = self._timed(
+                run_id,
+                "embed-final",
+                lambda: self._embed(
+                    [join_labels(t, lab) for t, lab in zip(uniques, label_sets, strict=True)],
+                    "embed-final",
+                ),
+            )
+        # With convergence the last embedded vectors already carry the final labels.
+        return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged)
+
+    def _initial(self, run_id: int, uniques: list[str], neighbours: np.ndarray) -> None:
+        s = self.settings
+        done = self.store.steps(run_id, 0)
+        meter = _Meter(len(uniques), len(done))
+        grammar_id = label_grammar().grammar_id
+        for uid, text in enumerate(uniques):
+            if uid in done:
+                continue
+            self._check_cancel()
+            nb = [int(j) for j in neighbours[uid]]
+            label, gen = write_initial_label(
+                self.generator,
+                self.initial_prompt,
+                text,
+                [uniques[j] for j in nb],
+                s.neighbour_chars,
+            )
+            self.store.record_step(
+                run_id,
+                uid,
+                0,
+                neighbours=nb,
+                candidates=[],
+                called=True,
+                output=gen.text,
+                labels=[(label, None)],
+                model_id=self.generator.model_id,
+                prompt_hash=self.initial_prompt.hash,
+                grammar_id=grammar_id,
+                prompt_tokens=gen.prompt_tokens,
+                completion_tokens=gen.completion_tokens,
+                cached_tokens=gen.cached_tokens,
+                seconds=gen.seconds,
+            )
+            eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+            self.progress(
+                ProgressEvent(
+                    "initial", meter.done, len(uniques), "initial labels", eta, tps, (text, label)
+                )
+            )
+
+    def _refine(
+        self,
+        run_id: int,
+        it: int,
+        uniques: list[str],
+        label_sets: list[list[str]],
+        neighbours: np.ndarray,
+    ) -> int:
+        s = self.settings
+        done = self.store.steps(run_id, it)
+        previous = self.store.steps(run_id, it - 1) if it > 1 else {}
+        meter = _Meter(len(uniques), len(done))
+        added = sum(1 for r in done.values() if r["output"] not in (None, "none"))
+        for uid, text in enumerate(uniques):
+            if uid in done:
+                continue
+            self._check_cancel()
+            nb = [int(j) for j in neighbours[uid]]
+            own = label_sets[uid]
+            cands = gather_candidates(own, nb, label_sets, s.max_candidates)
+            names = [c for c, _ in cands]
+            prev = previous.get(uid)
+            unchanged = (
+                prev is not None
+                and prev["called"]
+                and prev["output"] == "none"
+                and [c for c, _ in _json(prev["candidates_json"])] == names
+            )
+            if not cands or unchanged:
+                # Nothing new to decide: the same question got "none" last time.
+                self.store.record_step(
+                    run_id,
+                    uid,
+                    it,
+                    neighbours=nb,
+                    candidates=cands,
+                    called=False,
+                    output=None if not cands else "none",
+                    labels=[],
+                    model_id=self.generator.model_id,
+                    prompt_hash=self.select_prompt.hash,
+                    grammar_id="",
+                )
+                meter.tick(0, False)
+                continue
+            picked, gen = select_labels(
+                self.generator, self.select_prompt, text, own, names, s.neighbour_chars
+            )
+            chosen = [cands[i] for i in picked]
+            self.store.record_step(
+                run_id,
+                uid,
+                it,
+                neighbours=nb,
+                candidates=cands,
+                called=True,
+                output=gen.text.strip(),
+                labels=chosen,
+                model_id=self.generator.model_id,
+                prompt_hash=self.select_prompt.hash,
+                grammar_id=selection_grammar(len(names)).grammar_id,
+                prompt_tokens=gen.prompt_tokens,
+                completion_tokens=gen.completion_tokens,
+                cached_tokens=gen.cached_tokens,
+                seconds=gen.seconds,
+            )
+            if chosen:
+                added += 1
+            eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+            self.progress(
+                ProgressEvent(
+                    f"refine-{it}",
+                    meter.done,
+                    len(uniques),
+                    f"iteration {it}",
+                    eta,
+                    tps,
+                    (text, ", ".join(c for c, _ in chosen) or "none"),
+                )
+            )
+        return added
+
+    def _cluster(
+        self,
+        run_id: int,
+        uniques: list[str],
+        label_sets: list[list[str]],
+        vectors: np.ndarray,
+        iterations: int,
+        converged: bool,
+    ) -> RunResult:
+        self._check_cancel()
+        self.progress(ProgressEvent("cluster", 0, 1, "clustering"))
+        started = time.monotonic()
+        k = self.settings.resolved_k()
+        estimated = k is None
+        if k is None:
+            k = int(self.k_estimator.estimate(vectors))
+        k = max(1, min(k, len(uniques)))
+        unique_assign = self.clusterer.fit_predict(vectors, k)
+        rows = self.store.texts(run_id)
+        assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
+        text_labels = [label_sets[uid] for _, uid, _ in rows]
+        clusters = name_clusters(assignment, text_labels)
+        self.store.save_clusters(run_id, clusters, assignment)
+        self.store.set_stage(
+            run_id, "cluster", "done", time.monotonic() - started, {"k": k, "estimated": estimated}
+        )
+        self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
+        self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
+        return RunResult(
+            run_id=run_id,
+            texts=[t for _, _, t in rows],
+            assignment=assignment,
+            cluster_names={c["id"]: c["name"] for c in clusters},
+            label_sets=text_labels,
+            k=k,
+            k_estimated=estimated,
+            iterations=iterations,
+            converged=converged,
+            stage_seconds={st: d["seconds"] for st, d in self.store.stages(run_id).items()},
+            vectors=vectors,
+        )
+
+
+def _json(s: str) -> Any:
+    import json
+
+    return json.loads(s)

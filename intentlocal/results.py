@@ -1,0 +1,95 @@
+"""Run results as rows, tables and files (CSV / JSON), written atomically.
+
+A full disk or an unwritable folder raises a clear error and leaves any
+previous file untouched: the run itself is already safe in the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from intentlocal.errors import RunError
+from intentlocal.store import Store
+
+
+def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
+    info = store.run(run_id)
+    texts = store.texts(run_id)
+    assign = store.assignments(run_id)
+    if not assign:
+        raise RunError(
+            f"run {run_id} has no clusters yet (status: {info.status})",
+            hint="finish it with `intentlocal run --resume`",
+        )
+    names = {c["id"]: c["name"] for c in store.clusters(run_id)}
+    label_sets = store.label_sets(run_id, len(store.uniques(run_id)), 10**6)
+    return [
+        {
+            "index": idx,
+            "text": text,
+            "cluster_id": assign[idx],
+            "cluster_name": names.get(assign[idx], ""),
+            "labels": label_sets[uid],
+        }
+        for idx, uid, text in texts
+    ]
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise RunError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="the run is safe in the store; free space or choose another --out, "
+            "then export again with `intentlocal export`",
+        ) from exc
+
+
+def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]:
+    rows = result_rows(store, run_id)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["index", "text", "cluster_id", "cluster_name", "labels"])
+    for r in rows:
+        w.writerow(
+            [r["index"], r["text"], r["cluster_id"], r["cluster_name"], "; ".join(r["labels"])]
+        )
+    csv_path = out_dir / f"run{run_id}_clusters.csv"
+    json_path = out_dir / f"run{run_id}_clusters.json"
+    _atomic_write(csv_path, buf.getvalue())
+    doc = {
+        "run_id": run_id,
+        "clusters": store.clusters(run_id),
+        "texts": rows,
+        "settings": store.run(run_id).settings,
+    }
+    _atomic_write(json_path, json.dumps(doc, indent=1, ensure_ascii=False))
+    return csv_path, json_path
+
+
+def cluster_table(store: Store, run_id: int, examples: int = 3) -> list[dict[str, Any]]:
+    """Clusters with their size, top labels and a few example texts (largest first)."""
+    rows = result_rows(store, run_id)
+    by: dict[int, list[str]] = {}
+    for r in rows:
+        by.setdefault(r["cluster_id"], []).append(r["text"])
+    out = []
+    for c in store.clusters(run_id):
+        seen = Counter(by.get(c["id"], []))
+        out.append({**c, "examples": [t for t, _ in seen.most_common(examples)]})
+    return out

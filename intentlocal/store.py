@@ -1,0 +1,556 @@
+"""The run store: one SQLite file holding every run, text, LLM call and label.
+
+Why SQLite with one committed transaction per LLM call: a run killed at any
+moment (Ctrl-C, kill -9, power loss) keeps every call that finished, and a
+resumed run reads them back instead of paying for them again. Label rows are
+append-only and stamped with model, prompt hash, grammar and iteration: the
+label history is a product feature, not a log. Migrations are ordered
+functions; ``PRAGMA user_version`` says which have run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intentlocal import paths
+from intentlocal.errors import StoreError
+
+
+def _script(db: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: executescript() would commit the migration's transaction."""
+    for stmt in script.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _m1(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            status TEXT NOT NULL,          -- running | interrupted | finished | failed
+            pid INTEGER,
+            input_path TEXT,
+            settings_json TEXT NOT NULL,
+            embedder_id TEXT,
+            llm_id TEXT,
+            n_texts INTEGER,
+            n_unique INTEGER,
+            k INTEGER,
+            iterations INTEGER,
+            error TEXT
+        );
+        CREATE TABLE texts (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,          -- position in the input
+            uid INTEGER NOT NULL,          -- the unique text it is labelled as
+            text TEXT NOT NULL,
+            source_line INTEGER,
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE TABLE uniques (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            uid INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (run_id, uid)
+        );
+        CREATE TABLE prompts (
+            hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE steps (             -- one per unique text and iteration
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            uid INTEGER NOT NULL,
+            iteration INTEGER NOT NULL,    -- 0 = initial label, 1.. = refinement
+            neighbours_json TEXT NOT NULL,
+            candidates_json TEXT NOT NULL, -- [[label, source uid], ...]
+            called INTEGER NOT NULL,       -- 0 when nothing new was offered
+            output TEXT,
+            model_id TEXT,
+            prompt_hash TEXT,
+            grammar_id TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, uid, iteration)
+        );
+        CREATE TABLE labels (              -- append-only label events
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            uid INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            iteration INTEGER NOT NULL,
+            source_uid INTEGER,            -- the neighbour it came from (refinement)
+            model_id TEXT NOT NULL,
+            prompt_hash TEXT NOT NULL,
+            grammar_id TEXT NOT NULL,
+            UNIQUE (run_id, uid, label)
+        );
+        CREATE INDEX labels_run ON labels(run_id, uid);
+        CREATE TABLE stages (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            stage TEXT NOT NULL,
+            status TEXT NOT NULL,
+            seconds REAL NOT NULL DEFAULT 0,
+            detail_json TEXT,
+            PRIMARY KEY (run_id, stage)
+        );
+        CREATE TABLE clusters (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            cluster_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            top_labels_json TEXT NOT NULL,
+            renamed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, cluster_id)
+        );
+        CREATE TABLE assignments (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            cluster_id INTEGER NOT NULL,
+            moved INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE TABLE embedding_cache (
+            model_id TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model_id, text_hash)
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    created_at: float
+    status: str
+    input_path: str | None
+    n_texts: int | None
+    k: int | None
+    embedder_id: str | None
+    llm_id: str | None
+    settings: dict[str, Any]
+    iterations: int | None
+    pid: int | None
+
+
+class Store:
+    """A connection to the run store; one per thread."""
+
+    def __init__(self, path: Path | str | None = None, *, timeout: float = 30.0) -> None:
+        self.path = Path(path) if path else paths.store_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open the run store {self.path}: {exc}",
+                hint="INTENTLOCAL_STORE or INTENTLOCAL_HOME moves it",
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the run store at {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for i, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.tx():
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version={i}")
+
+    @contextmanager
+    def tx(self):
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"the run store {self.path} is busy (another intentlocal is writing): {exc}",
+                hint="wait for the other run to finish, or use another INTENTLOCAL_STORE",
+            ) from exc
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self.db.execute("ROLLBACK")
+                raise StoreError(f"cannot write to the run store {self.path}: {exc}") from exc
+
+    # -- runs -----------------------------------------------------------------
+    def create_run(
+        self,
+        name: str,
+        input_path: str | None,
+        settings: dict[str, Any],
+        texts: Sequence[str],
+        uids: Sequence[int],
+        uniques: Sequence[str],
+        source_lines: Sequence[int | None] | None = None,
+    ) -> int:
+        now = time.time()
+        counts = np.bincount(np.asarray(uids, dtype=np.int64), minlength=len(uniques))
+        lines = source_lines or [None] * len(texts)
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs (name, created_at, updated_at, status, pid, input_path,"
+                " settings_json, n_texts, n_unique) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    name,
+                    now,
+                    now,
+                    "running",
+                    os.getpid(),
+                    input_path,
+                    json.dumps(settings),
+                    len(texts),
+                    len(uniques),
+                ),
+            )
+            run_id = int(cur.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO texts (run_id, idx, uid, text, source_line) VALUES (?,?,?,?,?)",
+                [
+                    (run_id, i, int(u), t, ln)
+                    for i, (t, u, ln) in enumerate(zip(texts, uids, lines, strict=True))
+                ],
+            )
+            db.executemany(
+                "INSERT INTO uniques (run_id, uid, text, count) VALUES (?,?,?,?)",
+                [(run_id, u, t, int(counts[u])) for u, t in enumerate(uniques)],
+            )
+        return run_id
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.tx() as db:
+            db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+
+    def run(self, run_id: int) -> RunInfo:
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in {self.path}")
+        return self._info(row)
+
+    def runs(self) -> list[RunInfo]:
+        return [
+            self._info(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
+        ]
+
+    @staticmethod
+    def _info(r: sqlite3.Row) -> RunInfo:
+        return RunInfo(
+            id=r["id"],
+            name=r["name"],
+            created_at=r["created_at"],
+            status=r["status"],
+            input_path=r["input_path"],
+            n_texts=r["n_texts"],
+            k=r["k"],
+            embedder_id=r["embedder_id"],
+            llm_id=r["llm_id"],
+            settings=json.loads(r["settings_json"]),
+            iterations=r["iterations"],
+            pid=r["pid"],
+        )
+
+    def texts(self, run_id: int) -> list[tuple[int, int, str]]:
+        return [
+            (r["idx"], r["uid"], r["text"])
+            for r in self.db.execute(
+                "SELECT idx, uid, text FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
+            )
+        ]
+
+    def uniques(self, run_id: int) -> list[str]:
+        return [
+            r["text"]
+            for r in self.db.execute(
+                "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run_id,)
+            )
+        ]
+
+    # -- prompts, steps, labels -------------------------------------------------
+    def save_prompt(self, hash_: str, name: str, body: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO prompts (hash, name, body) VALUES (?,?,?)",
+                (hash_, name, body),
+            )
+
+    def steps(self, run_id: int, iteration: int) -> dict[int, sqlite3.Row]:
+        return {
+            r["uid"]: r
+            for r in self.db.execute(
+                "SELECT * FROM steps WHERE run_id=? AND iteration=?", (run_id, iteration)
+            )
+        }
+
+    def record_step(
+        self,
+        run_id: int,
+        uid: int,
+        iteration: int,
+        *,
+        neighbours: Sequence[int],
+        candidates: Sequence[tuple[str, int]],
+        called: bool,
+        output: str | None,
+        labels: Iterable[tuple[str, int | None]],
+        model_id: str,
+        prompt_hash: str,
+        grammar_id: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
+        seconds: float = 0.0,
+    ) -> None:
+        """One text's step and the labels it produced, atomically: all or nothing."""
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO steps (run_id, uid, iteration, neighbours_json, candidates_json,"
+                " called, output, model_id, prompt_hash, grammar_id, prompt_tokens,"
+                " completion_tokens, cached_tokens, seconds, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    uid,
+                    iteration,
+                    json.dumps([int(n) for n in neighbours]),
+                    json.dumps([[c, int(s)] for c, s in candidates]),
+                    int(called),
+                    output,
+                    model_id,
+                    prompt_hash,
+                    grammar_id,
+                    prompt_tokens,
+                    completion_tokens,
+                    cached_tokens,
+                    seconds,
+                    time.time(),
+                ),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO labels (run_id, uid, label, iteration, source_uid,"
+                " model_id, prompt_hash, grammar_id) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (run_id, uid, lab, iteration, src, model_id, prompt_hash, grammar_id)
+                    for lab, src in labels
+                ],
+            )
+
+    def label_sets(self, run_id: int, n_unique: int, upto_iteration: int) -> list[list[str]]:
+        sets: list[list[str]] = [[] for _ in range(n_unique)]
+        for r in self.db.execute(
+            "SELECT uid, label FROM labels WHERE run_id=? AND iteration<=? ORDER BY id",
+            (run_id, upto_iteration),
+        ):
+            sets[r["uid"]].append(r["label"])
+        return sets
+
+    def history(self, run_id: int, uid: int) -> list[dict[str, Any]]:
+        """Per iteration: neighbours, candidates offered, labels added and their source."""
+        labels: dict[int, list[dict[str, Any]]] = {}
+        for r in self.db.execute(
+            "SELECT * FROM labels WHERE run_id=? AND uid=? ORDER BY id", (run_id, uid)
+        ):
+            labels.setdefault(r["iteration"], []).append(
+                {
+                    "label": r["label"],
+                    "source_uid": r["source_uid"],
+                    "model_id": r["model_id"],
+                    "prompt_hash": r["prompt_hash"],
+                    "grammar_id": r["grammar_id"],
+                }
+            )
+        out = []
+        for s in self.db.execute(
+            "SELECT * FROM steps WHERE run_id=? AND uid=? ORDER BY iteration", (run_id, uid)
+        ):
+            out.append(
+                {
+                    "iteration": s["iteration"],
+                    "neighbours": json.loads(s["neighbours_json"]),
+                    "candidates": json.loads(s["candidates_json"]),
+                    "called": bool(s["called"]),
+                    "output": s["output"],
+                    "model_id": s["model_id"],
+                    "prompt_hash": s["prompt_hash"],
+                    "prompt_tokens": s["prompt_tokens"],
+                    "completion_tokens": s["completion_tokens"],
+                    "seconds": s["seconds"],
+                    "added": labels.get(s["iteration"], []),
+                }
+            )
+        return out
+
+    # -- stages ---------------------------------------------------------------------
+    def set_stage(
+        self,
+        run_id: int,
+        stage: str,
+        status: str,
+        seconds: float = 0.0,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO stages (run_id, stage, status, seconds, detail_json)"
+                " VALUES (?,?,?,?,?) ON CONFLICT(run_id, stage) DO UPDATE SET"
+                " status=excluded.status, seconds=stages.seconds + excluded.seconds,"
+                " detail_json=excluded.detail_json",
+                (run_id, stage, status, seconds, json.dumps(detail or {})),
+            )
+
+    def stages(self, run_id: int) -> dict[str, dict[str, Any]]:
+        return {
+            r["stage"]: {
+                "status": r["status"],
+                "seconds": r["seconds"],
+                "detail": json.loads(r["detail_json"] or "{}"),
+            }
+            for r in self.db.execute("SELECT * FROM stages WHERE run_id=?", (run_id,))
+        }
+
+    def call_stats(self, run_id: int) -> dict[str, Any]:
+        r = self.db.execute(
+            "SELECT COUNT(*) AS steps, SUM(called) AS calls, SUM(prompt_tokens) AS pt,"
+            " SUM(completion_tokens) AS ct, SUM(cached_tokens) AS cached, SUM(seconds) AS s"
+            " FROM steps WHERE run_id=?",
+            (run_id,),
+        ).fetchone()
+        return {
+            "steps": r["steps"] or 0,
+            "calls": r["calls"] or 0,
+            "prompt_tokens": r["pt"] or 0,
+            "completion_tokens": r["ct"] or 0,
+            "cached_tokens": r["cached"] or 0,
+            "llm_seconds": r["s"] or 0.0,
+        }
+
+    # -- clusters -----------------------------------------------------------------
+    def save_clusters(
+        self, run_id: int, clusters: Sequence[dict[str, Any]], assignment: Sequence[int]
+    ) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM clusters WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM assignments WHERE run_id=?", (run_id,))
+            db.executemany(
+                "INSERT INTO clusters (run_id, cluster_id, name, size, top_labels_json)"
+                " VALUES (?,?,?,?,?)",
+                [
+                    (run_id, c["id"], c["name"], c["size"], json.dumps(c["top_labels"]))
+                    for c in clusters
+                ],
+            )
+            db.executemany(
+                "INSERT INTO assignments (run_id, idx, cluster_id) VALUES (?,?,?)",
+                [(run_id, i, int(c)) for i, c in enumerate(assignment)],
+            )
+
+    def clusters(self, run_id: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r["cluster_id"],
+                "name": r["name"],
+                "size": r["size"],
+                "top_labels": json.loads(r["top_labels_json"]),
+                "renamed": bool(r["renamed"]),
+            }
+            for r in self.db.execute(
+                "SELECT * FROM clusters WHERE run_id=? ORDER BY size DESC, cluster_id", (run_id,)
+            )
+        ]
+
+    def assignments(self, run_id: int) -> list[int]:
+        return [
+            r["cluster_id"]
+            for r in self.db.execute(
+                "SELECT cluster_id FROM assignments WHERE run_id=? ORDER BY idx", (run_id,)
+            )
+        ]
+
+    def rename_cluster(self, run_id: int, cluster_id: int, name: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE clusters SET name=?, renamed=1 WHERE run_id=? AND cluster_id=?",
+                (name, run_id, cluster_id),
+            )
+
+    # -- embedding cache ------------------------------------------------------------
+    def cached_embeddings(self, model_id: str, texts: Sequence[str]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        hashes = [text_hash(t) for t in texts]
+        pos: dict[str, list[int]] = {}
+        for i, h in enumerate(hashes):
+            pos.setdefault(h, []).append(i)
+        keys = list(pos)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            q = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT text_hash, vector FROM embedding_cache WHERE model_id=? AND"
+                f" text_hash IN ({q})",
+                (model_id, *chunk),
+            ):
+                vec = np.frombuffer(r["vector"], dtype=np.float32)
+                for i in pos[r["text_hash"]]:
+                    found[i] = vec
+        return found
+
+    def cache_embeddings(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO embedding_cache (model_id, text_hash, vector)"
+                " VALUES (?,?,?)",
+                [
+                    (model_id, text_hash(t), np.asarray(v, dtype=np.float32).tobytes())
+                    for t, v in zip(texts, vectors, strict=True)
+                ],
+            )
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
