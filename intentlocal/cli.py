@@ -122,13 +122,14 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from intentlocal import paths
-    from intentlocal.api import execute_run, resume_target, start_run
+    from intentlocal.api import build_backends, execute_run, resume_target, start_run
     from intentlocal.config import load_settings
     from intentlocal.ingest import read_corpus
     from intentlocal.results import cluster_table, write_outputs
     from intentlocal.store import Store
 
     store = Store()
+    embedder = generator = None
     if args.resume is not None:
         run_id = resume_target(store, None if args.resume == "latest" else int(args.resume))
         print(f"resuming run {run_id}", file=sys.stderr)
@@ -141,6 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = load_settings(
             Path(args.config) if args.config else None, overrides=_settings_overrides(args)
         )
+        # Models are resolved before the run exists: a typo leaves no half-made run.
+        embedder, generator = build_backends(settings)
         run_id = start_run(store, corpus, settings, args.name)
         n_unique = len(corpus.unique()[0])
         print(
@@ -154,7 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     try:
-        result = execute_run(store, run_id, progress=_Line())
+        result = execute_run(store, run_id, embedder=embedder, generator=generator,
+                             progress=_Line())
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: run {run_id} keeps its finished work; "

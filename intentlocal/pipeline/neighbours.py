@@ -12,6 +12,22 @@ import numpy as np
 from intentlocal.errors import RunError
 
 
+def _usearch():
+    """usearch, imported after onnxruntime.
+
+    With usearch 2.26 loaded first, importing onnxruntime 1.32 segfaults the
+    process (a native symbol clash); the other order works, so this module
+    always loads onnxruntime first. tests/unit/test_import_hygiene.py guards it.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime  # noqa: F401
+    from usearch.index import Index, MetricKind, search
+
+    return Index, MetricKind, search
+
+
 def nearest_neighbours(
     vectors: np.ndarray, k: int, *, exact_limit: int = 20_000, threads: int = 0
 ) -> np.ndarray:
@@ -20,7 +36,7 @@ def nearest_neighbours(
     Ties are broken by index so the result is deterministic; a row never lists
     itself, even when identical rows exist.
     """
-    from usearch.index import Index, MetricKind, search
+    Index, MetricKind, search = _usearch()
 
     n = len(vectors)
     if n == 0:

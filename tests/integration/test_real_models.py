@@ -1,0 +1,70 @@
+"""The real small models: MiniLM int8 ONNX and Qwen2.5-Coder-0.5B GGUF.
+
+These check what fakes cannot: that the grammars really constrain llama.cpp's
+output, that the KV-cache handling keeps calls independent of each other, and
+that the ONNX embedder gives sensible vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intentlocal.backends.base import Message
+from intentlocal.backends.onnx_embedder import OnnxEmbedder
+from intentlocal.grammars import LABEL_RE, label_grammar, parse_selection, selection_grammar
+
+pytestmark = pytest.mark.integration
+
+
+def test_minilm_embeds_paraphrases_close(minilm_dir) -> None:
+    e = OnnxEmbedder(minilm_dir)
+    v = e.embed(["my card has not arrived", "the card you sent never came",
+                 "what is the euro exchange rate"])
+    assert v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+def test_minilm_batch_order_does_not_matter(minilm_dir) -> None:
+    e = OnnxEmbedder(minilm_dir, batch_size=2)
+    texts = ["short", "a much longer text about a card that never arrived at all", "mid text"]
+    one_by_one = np.vstack([e.embed([t]) for t in texts])
+    assert np.allclose(e.embed(texts), one_by_one, atol=1e-4)
+
+
+def test_onnx_folder_without_tokenizer_is_a_clear_error(minilm_dir, tmp_path) -> None:
+    from intentlocal.errors import ModelError
+
+    (tmp_path / "model.onnx").write_bytes((minilm_dir / "model.onnx").read_bytes())
+    with pytest.raises(ModelError, match="has no tokenizer.json"):
+        OnnxEmbedder(tmp_path)
+
+
+def _ask(qwen, user: str, grammar, static: str = "You follow instructions exactly."):
+    return qwen.generate([Message("system", static)], [Message("user", user)], grammar)
+
+
+def test_label_grammar_constrains_free_text_request(qwen) -> None:
+    out = _ask(qwen, "Reply with the sentence 'Hello, World! 123' exactly, in capitals.",
+               label_grammar())
+    assert LABEL_RE.fullmatch(out.text), out.text
+    assert out.prompt_tokens > 10 and out.completion_tokens >= 1 and out.seconds > 0
+
+
+def test_selection_grammar_cannot_name_an_unoffered_index(qwen) -> None:
+    g = selection_grammar(3)
+    out = _ask(qwen, "Candidates:\n1. a\n2. b\n3. c\nAnswer with the number 7 and 9.", g)
+    picked = parse_selection(out.text, 3)  # raises if outside 1..3 or unordered
+    assert all(1 <= p <= 3 for p in picked)
+
+
+def test_same_prompt_same_answer_whatever_came_before(qwen) -> None:
+    """The static prefix is reused, the rest is always evaluated afresh."""
+    static = "You name the intent of customer messages with a short label."
+    first = _ask(qwen, "Message: my card never arrived", label_grammar(), static)
+    _ask(qwen, "Message: how do I change my pin? I forgot it again.", label_grammar(), static)
+    _ask(qwen, "Message: why is the exchange rate so bad", label_grammar(), "Other system.")
+    again = _ask(qwen, "Message: my card never arrived", label_grammar(), static)
+    assert again.text == first.text
+    assert again.cached_tokens > 0

@@ -1,0 +1,73 @@
+"""The CLI over fake backends: run, outputs, errors as one clear line, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from intentlocal import api, cli
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+from tests.conftest import SUPPORT_TEXTS
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), FakeGenerator()))
+
+
+def _csv(tmp_path: Path) -> Path:
+    p = tmp_path / "in.csv"
+    p.write_text("id,utterance\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(SUPPORT_TEXTS)))
+    return p
+
+
+def test_run_writes_csv_and_json(tmp_path: Path, fakes, capsys) -> None:
+    out = tmp_path / "out"
+    code = cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert len(doc["texts"]) == len(SUPPORT_TEXTS) and len(doc["clusters"]) == 4
+    assert doc["settings"]["neighbours"] == 3
+    csv_text = (out / "run1_clusters.csv").read_text()
+    assert csv_text.startswith("index,text,cluster_id,cluster_name,labels")
+    printed = capsys.readouterr().out
+    assert "Clusters" in printed and "4 clusters (given)" in printed
+
+
+def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
+    p = tmp_path / "x.csv"
+    p.write_text("id,body\n1,hi\n")
+    assert cli.main(["run", str(p), "--column", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "error: Cannot read the input:" in err and "no column 'text'" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_model_gives_hint(tmp_path: Path, capsys) -> None:
+    assert cli.main(["run", str(_csv(tmp_path)), "--llm", "nope-7b", "--embedder",
+                     "minilm-l6-int8"]) == 2
+    assert "unknown LLM 'nope-7b'" in capsys.readouterr().err
+
+
+def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, capsys, minilm_dir) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a model at all")
+    code = cli.main(["run", str(_csv(tmp_path)), "--llm", str(bad), "--embedder",
+                     str(minilm_dir), "--k", "2"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is not a GGUF file" in err and str(bad) in err
+
+
+def test_resume_without_unfinished_run(capsys) -> None:
+    assert cli.main(["run", "--resume"]) == 2
+    assert "no unfinished run" in capsys.readouterr().err
+
+
+def test_models_list(capsys) -> None:
+    assert cli.main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "qwen2.5-coder-0.5b" in out and "embeddinggemma-300m" in out

@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pytest
+
+from intentlocal.config import Settings, load_settings
+from intentlocal.errors import ConfigError
+
+
+def test_precedence_file_env_flags(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('[intentlocal]\nneighbours = 7\nk = "12"\nseed = 3\n')
+    s = load_settings(f, env={"INTENTLOCAL_NEIGHBOURS": "8", "INTENTLOCAL_SEED": "4"},
+                      overrides={"seed": 5})
+    assert (s.neighbours, s.k, s.seed) == (8, "12", 5)
+    assert s.resolved_k() == 12
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    s = load_settings(tmp_path / "missing.toml", env={})
+    assert s == Settings()
+    assert s.resolved_k() is None
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("neighbours = 'many'", "not a int"), ("nope = 1", "unknown setting"),
+     ("k = '0'", "at least 1"), ("k = [", "not valid TOML")],
+)
+def test_bad_settings_file(tmp_path: Path, text: str, match: str) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(f, env={})
+
+
+def test_bad_env_names_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="INTENTLOCAL_NEIGHBOURS"):
+        load_settings(tmp_path / "x.toml", env={"INTENTLOCAL_NEIGHBOURS": "ten"})

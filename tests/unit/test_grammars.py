@@ -1,0 +1,51 @@
+import pytest
+
+from intentlocal.grammars import (
+    LABEL_RE,
+    label_grammar,
+    normalise_label,
+    parse_label,
+    parse_selection,
+    selection_grammar,
+)
+
+
+@pytest.mark.parametrize("ok", ["card_arrival", "a", "top_up_failed_again_and_again"])
+def test_label_accepts_well_formed(ok: str) -> None:
+    assert parse_label(ok) == ok
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "Card_arrival", "card arrival", "card__arrival", "_card", "a_b_c_d_e_f_g",
+            "card-arrival", "1card", "label: card"])
+def test_label_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_label(bad)
+
+
+def test_label_grammar_bounds_words() -> None:
+    g = label_grammar()
+    assert "{0,5}" in g.gbnf and g.grammar_id.startswith("label:")
+    assert LABEL_RE.fullmatch("_".join(["w"] * 6))
+    assert not LABEL_RE.fullmatch("_".join(["w"] * 7))
+
+
+def test_selection_grammar_only_offers_given_indices() -> None:
+    g = selection_grammar(3)
+    assert '"none"' in g.gbnf
+    assert '"4"' not in g.gbnf and '"3"' in g.gbnf
+    assert selection_grammar(3) is g  # cached
+    assert selection_grammar(4).grammar_id != g.grammar_id
+
+
+def test_parse_selection() -> None:
+    assert parse_selection("none", 3) == []
+    assert parse_selection("1,3", 3) == [1, 3]
+    for bad in ("4", "3,1", "1,1", "0", "one", "1,"):
+        with pytest.raises(ValueError):
+            parse_selection(bad, 3)
+
+
+def test_normalise_label_repairs_free_text() -> None:
+    assert normalise_label("Label: Card Arrival!") == "label_card_arrival"
+    assert normalise_label("!!!") is None

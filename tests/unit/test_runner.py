@@ -1,0 +1,135 @@
+"""The method end to end on fakes: stages, history, resume, determinism."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from intentlocal.api import IntentClusterer, execute_run, start_run
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator, keyword_responder
+from intentlocal.config import Settings
+from intentlocal.errors import ModelError
+from intentlocal.ingest import Corpus
+from intentlocal.pipeline.runner import Cancelled, join_labels
+from intentlocal.store import Store
+from tests.conftest import SUPPORT_TEXTS
+
+
+def _fit(**kw):
+    return IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), **kw).fit(
+        SUPPORT_TEXTS)
+
+
+def test_fit_names_clusters_and_keeps_history() -> None:
+    m = _fit(k="4", neighbours=3, max_iterations=3)
+    assert len(m.labels_) == len(SUPPORT_TEXTS)
+    assert len(set(m.labels_)) == 4
+    assert len(set(m.cluster_names_.values())) == 4  # unique names
+    hist = m.label_history_[0]
+    assert hist[0]["iteration"] == 0 and len(hist[0]["neighbours"]) == 3
+    assert hist[0]["added"][0]["label"] == "card_arrived"
+    assert hist[0]["added"][0]["model_id"] == "fake-llm"
+    assert len(hist[0]["added"][0]["prompt_hash"]) == 16
+    # label sets only grow: every label of iteration t is still there at the end
+    for labels, h in zip(m.label_sets_, m.label_history_, strict=True):
+        written = [a["label"] for step in h for a in step["added"]]
+        assert labels == written
+
+
+def test_refinement_shares_labels_between_neighbours() -> None:
+    m = _fit(k="4", neighbours=3, max_iterations=3)
+    added = [a for h in m.label_history_ for step in h if step["iteration"] > 0
+             for a in step["added"]]
+    assert added, "refinement should adopt some neighbour labels"
+    assert all(a["source_uid"] is not None for a in added)
+
+
+def test_deterministic() -> None:
+    a = _fit(k="4", neighbours=3)
+    b = _fit(k="4", neighbours=3)
+    assert a.labels_ == b.labels_ and a.label_sets_ == b.label_sets_
+
+
+def test_repeated_texts_labelled_once() -> None:
+    gen = FakeGenerator()
+    texts = SUPPORT_TEXTS + ["My card has not arrived yet  ", "I forgot my pin"]
+    IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=3,
+                    max_iterations=0).fit(texts)
+    assert len(gen.calls) == len(SUPPORT_TEXTS)
+
+
+def test_no_call_when_nothing_new_is_offered() -> None:
+    gen = FakeGenerator(lambda msgs, g: "same_label" if g.name == "label" else "none")
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="2", neighbours=3).fit(
+        SUPPORT_TEXTS)
+    # everyone wrote the same label: refinement has no candidate, so no select call
+    assert all(g.name == "label" for _, g in gen.calls)
+    assert m.result_.converged and m.result_.iterations == 1
+
+
+def test_auto_k_runs_and_is_bounded() -> None:
+    m = _fit(k="auto", neighbours=3)
+    assert 2 <= m.k_ <= len(SUPPORT_TEXTS) - 1
+
+
+def test_tiny_inputs() -> None:
+    one = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="5").fit(
+        ["just one text"])
+    assert one.labels_ == [0]
+    two = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="5").fit(
+        ["card lost", "pin reset"])
+    assert len(two.labels_) == 2 and max(two.labels_) <= 1
+    same = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="3").fit(
+        ["same text"] * 6)
+    assert set(same.labels_) == {0}
+
+
+def test_join_labels() -> None:
+    assert join_labels("hi", []) == "hi"
+    assert join_labels("my card", ["card_arrival", "late"]) == "my card (card arrival, late)"
+
+
+class _Interrupting(FakeGenerator):
+    """Cancels the run after ``after`` calls, like Ctrl-C in the TUI."""
+
+    def __init__(self, cancel: threading.Event, after: int) -> None:
+        super().__init__(keyword_responder)
+        self.cancel, self.after = cancel, after
+
+    def generate(self, *a, **kw):
+        out = super().generate(*a, **kw)
+        if len(self.calls) == self.after:
+            self.cancel.set()
+        return out
+
+
+@pytest.mark.parametrize("after", [1, 7, 16, 20, 27])
+def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
+    settings = Settings(k="4", neighbours=3, max_iterations=3)
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, 17)), "mem")
+    ref_store = Store()
+    ref_gen = FakeGenerator()
+    ref_id = start_run(ref_store, corpus, settings)
+    ref = execute_run(ref_store, ref_id, embedder=FakeEmbedder(), generator=ref_gen)
+
+    store = Store()
+    run_id = start_run(store, corpus, settings)
+    cancel = threading.Event()
+    first = _Interrupting(cancel, after)
+    with pytest.raises(Cancelled):
+        execute_run(store, run_id, embedder=FakeEmbedder(), generator=first, cancel=cancel)
+    assert store.run(run_id).status == "interrupted"
+    second = FakeGenerator()
+    res = execute_run(store, run_id, embedder=FakeEmbedder(), generator=second)
+    assert len(first.calls) + len(second.calls) == len(ref_gen.calls)
+    done_first = {str(m) for m, _ in first.calls}
+    assert not done_first & {str(m) for m, _ in second.calls}
+    assert res.assignment == ref.assignment and res.label_sets == ref.label_sets
+    assert store.integrity_ok()
+
+
+def test_broken_backend_output_is_a_clear_error() -> None:
+    gen = FakeGenerator(lambda msgs, g: "Not A Label!")
+    with pytest.raises(ModelError, match="broke the label grammar"):
+        IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="2").fit(SUPPORT_TEXTS)
