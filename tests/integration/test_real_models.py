@@ -37,7 +37,7 @@ def test_onnx_folder_without_tokenizer_is_a_clear_error(minilm_dir, tmp_path) ->
     from intentlocal.errors import ModelError
 
     (tmp_path / "model.onnx").write_bytes((minilm_dir / "model.onnx").read_bytes())
-    with pytest.raises(ModelError, match="has no tokenizer.json"):
+    with pytest.raises(ModelError, match=r"has no tokenizer\.json"):
         OnnxEmbedder(tmp_path)
 
 

