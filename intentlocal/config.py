@@ -34,6 +34,8 @@ class Settings:
     """Most candidate labels offered in one refinement call (most shared first)."""
     neighbour_chars: int = 160
     """Neighbour texts are cut to this many characters in prompts."""
+    initial_neighbours: bool = True
+    """Show the neighbours in the initial-label prompt (False: the ablation without)."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0

@@ -244,6 +244,7 @@ def fetch(
         (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2))
         if final.exists():
             shutil.rmtree(final)
+        staging.chmod(0o755)  # mkdtemp made it private; models are not secrets
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,246 @@
+"""`intentlocal bench`: the method against plain K-means on the same embeddings.
+
+Gold labels are read for scoring only: the runner sees the texts alone. Every
+figure is K-means with n_init=10 over 5 seeds (mean ± sd), as in
+../shared/benchmarks.md, with the true K and with the estimated K.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import time
+from argparse import Namespace
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intentlocal.errors import InputError
+
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def load_labelled(path: str | Path, sample: int | None, seed: int) -> tuple[list[str], list[str]]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    rows = []
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+                rows.append((obj["text"].strip(), str(obj["label"])))
+            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+                raise InputError(f"{p}, line {i}: need a JSON object with text and label") from exc
+    if sample and sample < len(rows):
+        # Class-stratified: the same share of every intent, at least one each.
+        rng = random.Random(seed)
+        by: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for r in rows:
+            by[r[1]].append(r)
+        frac = sample / len(rows)
+        picked = []
+        for lab in sorted(by):
+            group = by[lab]
+            rng.shuffle(group)
+            picked += group[: max(1, round(frac * len(group)))]
+        rng.shuffle(picked)
+        rows = picked
+    return [t for t, _ in rows], [g for _, g in rows]
+
+
+def kmeans_scores(x: np.ndarray, gold: list[str], k: int) -> dict[str, Any]:
+    from sklearn.cluster import KMeans
+
+    from intentlocal.pipeline.metrics import scores
+
+    per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
+           for s in SEEDS]
+    out: dict[str, Any] = {"k": k}
+    for m in ("acc", "nmi", "ari"):
+        vals = np.array([p[m] for p in per])
+        out[m] = round(float(vals.mean()), 2)
+        out[f"{m}_sd"] = round(float(vals.std()), 2)
+    return out
+
+
+def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int,
+              rows: list[dict[str, Any]]) -> None:
+    for kind, k in (("true K", k_true), ("auto K", k_est)):
+        r = kmeans_scores(x, gold, k)
+        rows.append({"pipeline": name, "k_mode": kind, **r})
+        print(f"  {name:<32} {kind:<7} K={k:<4} ACC {r['acc']:5.1f} ± {r['acc_sd']:.1f}  "
+              f"NMI {r['nmi']:5.1f}  ARI {r['ari']:5.1f}", file=sys.stderr)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(args: Namespace) -> int:
+    from intentlocal.api import build_backends, execute_run, start_run
+    from intentlocal.config import load_settings
+    from intentlocal.ingest import Corpus
+    from intentlocal.pipeline.cluster import SilhouetteK
+    from intentlocal.pipeline.runner import join_labels
+    from intentlocal.store import Store
+
+    started = time.monotonic()
+    texts, gold = load_labelled(args.dataset, args.sample, args.seed)
+    k_true = len(set(gold))
+    overrides = {k: getattr(args, k) for k in ("llm", "embedder", "neighbours", "max_iterations")
+                 if getattr(args, k, None) is not None}
+    overrides.update(k=str(k_true), seed=args.seed)
+    if args.no_initial_neighbours:
+        overrides["initial_neighbours"] = False
+    settings = load_settings(overrides=overrides)
+    embedder, generator = build_backends(settings)
+    name = Path(args.dataset).parent.name or Path(args.dataset).stem
+    print(f"{name}: {len(texts)} texts, K={k_true}, embedder {embedder.model_id}, "
+          f"LLM {generator.model_id}", file=sys.stderr)
+    report: dict[str, Any] = {
+        "dataset": str(args.dataset), "name": name, "n_texts": len(texts), "k_true": k_true,
+        "sample": args.sample, "seed": args.seed, "settings": settings.to_dict(),
+        "command": "intentlocal " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "rows": [],
+    }
+    rows: list[dict[str, Any]] = report["rows"]
+
+    t0 = time.monotonic()
+    base = embedder.embed(texts)
+    report["embed_seconds"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
+    est = SilhouetteK(random_state=args.seed)
+    k_base = est.estimate(base)
+    report["auto_k_seconds"] = round(time.monotonic() - t0, 1)
+    report["k_est_embeddings"] = k_base
+    _evaluate("K-means on embeddings", base, gold, k_true, k_base, rows)
+    if args.no_llm:
+        return _finish(report, args, started)
+
+    store = Store()
+    corpus = Corpus(texts, list(range(1, len(texts) + 1)), str(args.dataset))
+    run_id = start_run(store, corpus, settings, f"bench {name}")
+    t0 = time.monotonic()
+    result = execute_run(store, run_id, embedder=embedder, generator=generator,
+                         progress=_progress())
+    report["method_seconds"] = round(time.monotonic() - t0, 1)
+    report["run_id"] = run_id
+    uniques = store.uniques(run_id)
+    uid_of = [uid for _, uid, _ in store.texts(run_id)]
+    initial = store.label_sets(run_id, len(uniques), 0)
+    x_init = embedder.embed([join_labels(texts[i], initial[uid_of[i]]) for i in
+                             range(len(texts))])
+    k_init = SilhouetteK(random_state=args.seed).estimate(x_init)
+    _evaluate("initial labels ⊕ text", x_init, gold, k_true, k_init, rows)
+    final = result.label_sets
+    x_final = embedder.embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
+    k_final = SilhouetteK(random_state=args.seed).estimate(x_final)
+    _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
+    report["k_est_initial"] = k_init
+    report["k_est_refined"] = k_final
+    report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)
+    report["iterations"] = result.iterations
+    report["converged"] = result.converged
+    report["stages"] = store.stages(run_id)
+    report["llm"] = store.call_stats(run_id)
+    steps = store.db.execute(
+        "SELECT iteration, COUNT(*) n, SUM(called) calls, SUM(prompt_tokens) pt,"
+        " SUM(completion_tokens) ct, SUM(seconds) s FROM steps WHERE run_id=?"
+        " GROUP BY iteration", (run_id,)).fetchall()
+    report["per_iteration"] = [dict(r) for r in steps]
+    report["distinct_labels"] = {
+        "initial": len({lab for s in initial for lab in s}),
+        "final": len({lab for s in final for lab in s}),
+        "mean_labels_per_text": round(float(np.mean([len(s) for s in final])), 2),
+    }
+    report["calls_per_text"] = round(report["llm"]["calls"] / len(texts), 2)
+    report["examples"] = _name_examples(store, run_id, gold)
+    return _finish(report, args, started)
+
+
+def _name_examples(store: Any, run_id: int, gold: list[str], n: int = 10) -> list[dict]:
+    """Cluster names beside the gold intent most of their texts carry."""
+    from collections import Counter
+
+    assign = store.assignments(run_id)
+    out = []
+    for c in store.clusters(run_id)[:n]:
+        members = [gold[i] for i, a in enumerate(assign) if a == c["id"]]
+        top, cnt = Counter(members).most_common(1)[0]
+        out.append({"name": c["name"], "size": c["size"], "gold": top,
+                    "purity": round(100 * cnt / len(members), 1)})
+    return out
+
+
+def _progress():
+    from intentlocal.cli import _Line
+
+    return _Line()
+
+
+def _finish(report: dict[str, Any], args: Namespace, started: float) -> int:
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    report["peak_rss_mb"] = round(peak_rss_mb(), 0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{report['name']}_{report['n_texts']}_s{report['seed']}"
+    if args.no_llm:
+        tag += "_nollm"
+    if args.no_initial_neighbours:
+        tag += "_noinitnb"
+    (out / f"bench_{tag}.json").write_text(json.dumps(report, indent=1))
+    (out / f"bench_{tag}.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = [
+        f"## {r['name']}: {r['n_texts']} texts, K = {r['k_true']}"
+        + (f" (class-stratified sample, seed {r['seed']})" if r.get("sample") else ""),
+        "",
+        f"Command: `{r.get('command', '')}`  ",
+        f"Embedder {r['settings']['embedder']}, LLM {r['settings']['llm']}; "
+        f"wall {r['wall_seconds']:.0f} s; peak RSS {r['peak_rss_mb']:.0f} MB",
+        "",
+        "| pipeline | K | ACC | NMI | ARI |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['pipeline']} | {row['k_mode']} = {row['k']} | {row['acc']:.1f} ± "
+            f"{row['acc_sd']:.1f} | {row['nmi']:.1f} ± {row['nmi_sd']:.1f} | "
+            f"{row['ari']:.1f} ± {row['ari_sd']:.1f} |")
+    if "llm" in r:
+        llm = r["llm"]
+        lines += [
+            "",
+            f"Method: {r['iterations']} refinement iteration(s)"
+            f"{' (converged)' if r['converged'] else ' (cap)'}; {llm['calls']} LLM calls "
+            f"({r['calls_per_text']} per text); {llm['prompt_tokens']} prompt tokens "
+            f"({llm['cached_tokens']} from the KV cache) + {llm['completion_tokens']} "
+            f"completion; distinct labels {r['distinct_labels']['initial']} initial → "
+            f"{r['distinct_labels']['final']} final, "
+            f"{r['distinct_labels']['mean_labels_per_text']} per text; "
+            f"K estimated {r['k_est_refined']} (error {r['k_est_error_pct']} %)",
+            "",
+            "| stage | seconds |",
+            "|---|---|",
+        ]
+        for st, d in r["stages"].items():
+            lines.append(f"| {st} | {d['seconds']:.1f} |")
+        lines += ["", "| iteration | texts | LLM calls | prompt tok | compl. tok | LLM s |",
+                  "|---|---|---|---|---|---|"]
+        for it in r["per_iteration"]:
+            lines.append(f"| {it['iteration']} | {it['n']} | {it['calls']} | {it['pt']} | "
+                         f"{it['ct']} | {it['s']:.0f} |")
+        lines += ["", "| cluster name | size | majority gold intent | purity % |",
+                  "|---|---|---|---|"]
+        for e in r["examples"]:
+            lines.append(f"| {e['name']} | {e['size']} | {e['gold']} | {e['purity']} |")
+    return "\n".join(lines) + "\n"

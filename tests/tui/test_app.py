@@ -1,0 +1,165 @@
+"""The app driven with Textual's Pilot over fake backends:
+new run -> progress -> results -> history -> rename -> export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+from intentlocal.store import Store
+from intentlocal.tui.app import IntentLocalApp
+from intentlocal.tui.screens import (
+    HistoryScreen,
+    HomeScreen,
+    NewRunScreen,
+    ProgressScreen,
+    ResultsScreen,
+)
+from tests.conftest import SUPPORT_TEXTS
+
+
+def _fakes(settings):
+    return FakeEmbedder(), FakeGenerator()
+
+
+def _csv(tmp_path: Path) -> Path:
+    p = tmp_path / "chats.csv"
+    p.write_text("id,message\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(SUPPORT_TEXTS)))
+    return p
+
+
+async def _wait_finished(pilot, screen: ProgressScreen) -> None:
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if screen.finished or screen.failed:
+            return
+    raise AssertionError("run did not finish")
+
+
+@pytest.mark.asyncio
+async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NewRunScreen)
+        preview = screen.query_one("#preview", DataTable)
+        assert preview.row_count == 8
+        assert screen.query_one("#column").value == "message"
+        screen.query_one("#k", Input).value = "4"
+        screen.query_one("#neighbours", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        await _wait_finished(pilot, progress)
+        assert progress.finished and progress.labels_written > 0
+        await pilot.press("enter")
+        await pilot.pause()
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        clusters = results.query_one("#clusters", DataTable)
+        assert clusters.row_count == 4
+        utterances = results.query_one("#utterances", DataTable)
+        assert utterances.row_count >= 1
+        # history of the first utterance of the first cluster
+        results.query_one("#utterances", DataTable).focus()
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        body = str(app.screen.query_one("#history-body").render())
+        assert "Iteration 0: initial label" in body and "neighbours" in body
+        await pilot.press("escape")
+        # rename the highlighted cluster
+        results.query_one("#clusters", DataTable).focus()
+        await pilot.press("r")
+        await pilot.pause()
+        app.screen.query_one("#new-name", Input).value = "lost_cards"
+        await pilot.press("enter")
+        await pilot.pause()
+        store = Store()
+        assert "lost_cards" in [c["name"] for c in store.clusters(1)]
+        await pilot.press("e")
+        await pilot.pause()
+    doc = json.loads((tmp_path / "run1_clusters.json").read_text())
+    assert "lost_cards" in {c["name"] for c in doc["clusters"]}
+    assert len(doc["texts"]) == len(SUPPORT_TEXTS)
+
+
+@pytest.mark.asyncio
+async def test_search_filters_utterances_across_clusters(tmp_path: Path) -> None:
+    from intentlocal.api import IntentClusterer
+
+    IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
+                    neighbours=3).fit(SUPPORT_TEXTS)
+    app = IntentLocalApp(backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.screen.query_one("#runs", DataTable).row_count == 1
+        await pilot.press("enter")
+        await pilot.pause()
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        results.query_one("#search", Input).value = "pin"
+        await pilot.pause()
+        rows = results.query_one("#utterances", DataTable)
+        texts = [rows.get_row_at(i)[1] for i in range(rows.row_count)]
+        assert texts and all("pin" in t or "pin" in rows.get_row_at(i)[2]
+                             for i, t in enumerate(texts))
+        assert len(texts) == sum(1 for t in SUPPORT_TEXTS if "pin" in t)
+
+
+@pytest.mark.asyncio
+async def test_bad_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe broken\n")
+    app = IntentLocalApp(str(bad), backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, NewRunScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("not UTF-8" in m and "line 2" in m for m in messages)
+
+
+@pytest.mark.asyncio
+async def test_cancel_keeps_work_and_resume_finishes(tmp_path: Path) -> None:
+    import time
+
+    class Slow(FakeGenerator):
+        def generate(self, *a, **kw):
+            time.sleep(0.02)
+            return super().generate(*a, **kw)
+
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=lambda s: (FakeEmbedder(), Slow()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#k", Input).value = "4"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        progress = app.screen
+        await pilot.press("c")
+        await _wait_finished(pilot, progress)
+        assert progress.failed
+        store = Store()
+        assert store.run(1).status == "interrupted"
+        done = store.call_stats(1)["steps"]
+        assert done > 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        resumed = app.screen
+        assert isinstance(resumed, ProgressScreen)
+        await _wait_finished(pilot, resumed)
+        assert resumed.finished
+        assert Store().run(1).status == "finished"
+        assert Store().call_stats(1)["steps"] > done  # it went on from where it stopped
