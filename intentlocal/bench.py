@@ -85,8 +85,8 @@ def run_bench(args: Namespace) -> int:
     from intentlocal.api import build_backends, execute_run, start_run
     from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
+    from intentlocal.pipeline.augment import join_labels, mix_vectors
     from intentlocal.pipeline.cluster import SilhouetteK
-    from intentlocal.pipeline.runner import join_labels
     from intentlocal.store import Store
 
     started = time.monotonic()
@@ -141,6 +141,14 @@ def run_bench(args: Namespace) -> int:
     x_final = embedder.embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
     k_final = SilhouetteK(random_state=args.seed).estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
+    # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
+    embed = embedder.embed
+    for w in (0.5, 1.0):
+        _evaluate(f"refined labels, mix w={w}", mix_vectors(base, final, embed, w), gold,
+                  k_true, k_final, rows)
+    label_only = embed([" ".join(lab.replace("_", " ") for lab in s) or t
+                        for t, s in zip(texts, final, strict=True)])
+    _evaluate("refined labels alone", label_only, gold, k_true, k_final, rows)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)

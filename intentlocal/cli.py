@@ -62,7 +62,7 @@ def _fetch_progress():
         if now - state["last"] < 0.5 and not (total and done >= total):
             return
         state["last"] = now
-        if total:
+        if total and total > 1:
             pct = 100 * done / total
             bar = "#" * int(pct / 4) + "-" * (25 - int(pct / 4))
             line = f"[{bar}] {pct:5.1f}% {done / 1e6:,.0f}/{total / 1e6:,.0f} MB  {message}"

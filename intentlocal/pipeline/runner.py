@@ -28,6 +28,7 @@ from intentlocal.backends.base import Embedder, Generator
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar, selection_grammar
+from intentlocal.pipeline.augment import join_labels
 from intentlocal.pipeline.cluster import KMeansClusterer, SilhouetteK, name_clusters
 from intentlocal.pipeline.labels import (
     gather_candidates,
@@ -55,17 +56,6 @@ class ProgressEvent:
 
 
 ProgressFn = Callable[[ProgressEvent], None]
-
-
-def join_labels(text: str, labels: Sequence[str]) -> str:
-    """labels ⊕ text, as the string that is embedded again.
-
-    "text (label, label)" kept the text first: in the first probe it beat
-    "label. text" and labels alone, which lose the wording a strong embedder uses.
-    """
-    if not labels:
-        return text
-    return f"{text} ({', '.join(lab.replace('_', ' ') for lab in labels)})"
 
 
 @dataclass

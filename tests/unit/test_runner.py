@@ -11,7 +11,8 @@ from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator, keyword_resp
 from intentlocal.config import Settings
 from intentlocal.errors import ModelError
 from intentlocal.ingest import Corpus
-from intentlocal.pipeline.runner import Cancelled, join_labels
+from intentlocal.pipeline.augment import join_labels
+from intentlocal.pipeline.runner import Cancelled
 from intentlocal.store import Store
 from tests.conftest import SUPPORT_TEXTS
 

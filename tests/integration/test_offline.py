@@ -1,0 +1,63 @@
+"""Offline proof: the whole pipeline, real models, with every socket refused.
+
+A fresh process replaces socket.socket (and the low-level create_connection /
+getaddrinfo) with functions that raise, runs `intentlocal run` end to end, and
+checks that no hub client or HTTP library was even imported.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SUPPORT_TEXTS
+
+pytestmark = pytest.mark.integration
+
+GUARD = """
+import socket, sys
+class NoNetwork(OSError):
+    pass
+def refuse(*a, **k):
+    raise NoNetwork("network access attempted")
+socket.socket = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+from intentlocal.cli import main
+code = main(sys.argv[1:])
+leaked = [m for m in ("huggingface_hub", "requests", "httpx", "urllib3", "aiohttp",
+                      "transformers", "torch") if m in sys.modules]
+print("LEAKED:" + ",".join(leaked))
+sys.exit(code)
+"""
+
+
+def test_whole_run_with_sockets_refused(tmp_path: Path, minilm_dir, qwen_path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(SUPPORT_TEXTS[:10]) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-c", GUARD, "run", str(data), "--embedder", str(minilm_dir),
+         "--llm", str(qwen_path), "--k", "3", "--max-iterations", "1", "--neighbours", "4",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+        env={"INTENTLOCAL_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin",
+             "HOME": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "LEAKED:\n" in out.stdout or out.stdout.rstrip().endswith("LEAKED:")
+    assert (tmp_path / "run1_clusters.csv").is_file()
+
+
+def test_guard_really_refuses(tmp_path: Path) -> None:
+    """The guard itself works: a connection attempt under it fails."""
+    code = GUARD.split("from intentlocal")[0] + (
+        "import urllib.request\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://127.0.0.1:9', timeout=1)\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "network access attempted" in out.stdout
