@@ -1,7 +1,7 @@
 """Offline proof: the whole pipeline, real models, with every socket refused.
 
-A fresh process replaces socket.socket (and the low-level create_connection /
-getaddrinfo) with functions that raise, runs `intentlocal run` end to end, and
+A fresh process replaces socket.socket with a subclass that cannot be
+constructed (and create_connection / getaddrinfo with functions that raise), runs `intentlocal run` end to end, and
 checks that no hub client or HTTP library was even imported.
 """
 
@@ -23,7 +23,10 @@ class NoNetwork(OSError):
     pass
 def refuse(*a, **k):
     raise NoNetwork("network access attempted")
-socket.socket = refuse
+class RefusingSocket(socket.socket):
+    def __init__(self, *a, **k):
+        refuse()
+socket.socket = RefusingSocket
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 from intentlocal.cli import main
