@@ -74,7 +74,7 @@ class HomeScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
-        table.add_columns("#", "name", "date", "texts", "clusters", "models", "status")
+        table.add_columns("#", "name", "date", "texts", "K", "status", "models")
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -94,8 +94,8 @@ class HomeScreen(Screen):
                 status = "interrupted"
             table.add_row(str(r.id), r.name,
                           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
-                          str(r.n_texts or 0), str(r.k or "-"),
-                          f"{r.llm_id or '?'} / {r.embedder_id or '?'}", status, key=str(r.id))
+                          str(r.n_texts or 0), str(r.k or "-"), status,
+                          f"{r.llm_id or '?'} / {r.embedder_id or '?'}", key=str(r.id))
         hint = ("No runs yet: press n to import transcripts." if not runs else
                 "enter: open results · r: resume an interrupted run · n: new run · ?: help")
         self.query_one("#home-hint", Static).update(hint)
@@ -464,7 +464,7 @@ class ResultsScreen(Screen):
         if not top:
             return
         biggest = max(c["size"] for c in top)
-        lines = [f"{c['name'][:22]:<22} {'█' * max(1, round(24 * c['size'] / biggest))} "
+        lines = [f"{c['name'][:16]:<16} {'█' * max(1, round(12 * c['size'] / biggest))} "
                  f"{c['size']}" for c in top]
         self.query_one("#chart", Static).update("\n".join(lines))
 
