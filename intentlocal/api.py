@@ -61,12 +61,13 @@ def resume_target(store: Store, run_id: int | None) -> int:
     info = store.run(run_id)
     if info.status == "finished":
         raise RunError(f"run {run_id} is already finished")
-    if info.status == "running" and info.pid and info.pid != os.getpid() and _alive(info.pid):
+    if info.status == "running" and info.pid and info.pid != os.getpid() and pid_alive(info.pid):
         raise RunError(f"run {run_id} is still running in process {info.pid}")
     return run_id
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process still runs: a run marked running by a dead process was killed."""
     import os
 
     try:

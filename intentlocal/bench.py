@@ -123,8 +123,13 @@ def run_bench(args: Namespace) -> int:
         return _finish(report, args, started)
 
     store = Store()
-    corpus = Corpus(texts, list(range(1, len(texts) + 1)), str(args.dataset))
-    run_id = start_run(store, corpus, settings, f"bench {name}")
+    if getattr(args, "resume", None):
+        run_id = int(args.resume)  # an interrupted bench run: its finished calls are kept
+        if store.uniques(run_id) != Corpus(texts, [], "").unique()[0]:
+            raise InputError(f"run {run_id} was not made from this dataset and sample")
+    else:
+        corpus = Corpus(texts, list(range(1, len(texts) + 1)), str(args.dataset))
+        run_id = start_run(store, corpus, settings, f"bench {name}")
     t0 = time.monotonic()
     result = execute_run(store, run_id, embedder=embedder, generator=generator,
                          progress=_progress())

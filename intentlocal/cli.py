@@ -323,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ablation: the initial prompt shows no neighbours",
     )
     b.add_argument("--out", default="reports")
+    b.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted bench run")
     b.set_defaults(fn=cmd_bench)
     return p
 

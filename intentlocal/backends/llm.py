@@ -29,8 +29,11 @@ _CHATML = (
 
 
 def default_threads() -> int:
-    """Physical cores are what llama.cpp scales with; on small machines that is all of them."""
-    return max(1, os.cpu_count() or 1)
+    """The cores this process may use (its affinity), not every core of the machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS has no affinity API
+        return max(1, os.cpu_count() or 1)
 
 
 class LlamaCppGenerator:

@@ -28,6 +28,7 @@ from textual.widgets import (
     Static,
 )
 
+from intentlocal.api import pid_alive
 from intentlocal.errors import IntentLocalError
 
 
@@ -90,7 +91,7 @@ class HomeScreen(Screen):
             runs = []
         for r in runs:
             status = r.status
-            if status == "running" and r.pid and not _alive(r.pid):
+            if status == "running" and r.pid and not pid_alive(r.pid):
                 status = "interrupted"
             table.add_row(str(r.id), r.name,
                           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
@@ -136,16 +137,6 @@ class HomeScreen(Screen):
             _app(self).report(exc)
             return
         self.app.push_screen(ProgressScreen(run_id))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- new run ----------------------------------------------------------------------------

@@ -45,7 +45,8 @@ def _tokenizer(path: Path) -> Tokenizer:
     trainer = trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"])
     tok.train_from_iterator([PROMPT, *TEXTS, "the message intent of a payment"], trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>",
+        single="$A </s>",
+        pair="$A </s> $B </s>",
         special_tokens=[("</s>", tok.token_to_id("</s>"))],
     )
     tok.save(str(path))
@@ -55,17 +56,25 @@ def _tokenizer(path: Path) -> Tokenizer:
 def _model(tok: Tokenizer) -> tuple[object, object]:
     torch.manual_seed(1234)
     config = transformers.T5Config(
-        vocab_size=tok.get_vocab_size(), d_model=32, d_kv=8, d_ff=64, num_layers=2,
-        num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0,
-        pad_token_id=tok.token_to_id("<pad>"), eos_token_id=tok.token_to_id("</s>"),
+        vocab_size=tok.get_vocab_size(),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        dropout_rate=0.0,
+        pad_token_id=tok.token_to_id("<pad>"),
+        eos_token_id=tok.token_to_id("</s>"),
     )
     encoder = transformers.T5EncoderModel(config).eval()
     dense = torch.nn.Linear(32, 24, bias=False)
     return encoder, dense
 
 
-def _instructor_reference(encoder, dense, tok: Tokenizer, texts: list[str], *,
-                          exclude_instruction: bool = True) -> np.ndarray:
+def _instructor_reference(
+    encoder, dense, tok: Tokenizer, texts: list[str], *, exclude_instruction: bool = True
+) -> np.ndarray:
     """What InstructorEmbedding computes, written out independently of the export code.
 
     InstructorEmbedding joins instruction.strip() + text.strip(), tokenises the joined
@@ -100,8 +109,9 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("instructor")
     tok = _tokenizer(root / "tokenizer.json")
     encoder, dense = _model(tok)
-    folder = export_instructor(encoder, dense, root / "tokenizer.json", root / "model", PROMPT,
-                               check_texts=TEXTS)
+    folder = export_instructor(
+        encoder, dense, root / "tokenizer.json", root / "model", PROMPT, check_texts=TEXTS
+    )
     return folder, tok, encoder, dense
 
 
@@ -113,6 +123,7 @@ def test_folder_layout(exported):
     assert cfg["normalize"] is True
     assert cfg["variants"] == {"fp32": "model.onnx", "int8": "model_int8.onnx"}
     assert cfg["default_variant"] in cfg["variants"]
+    assert cfg["export"]["instruction_tokens_are_a_prefix"] is True
     for name in ("model.onnx", "model_int8.onnx", "tokenizer.json"):
         assert (folder / name).is_file()
 
@@ -146,9 +157,17 @@ def test_int8_variant_runs(exported):
 
 def test_cli_fails_clearly_on_a_missing_folder(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "intentlocal.export", "instructor", str(tmp_path / "nope"),
-         str(tmp_path / "out")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "intentlocal.export",
+            "instructor",
+            str(tmp_path / "nope"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode != 0
     assert "does not exist" in proc.stderr

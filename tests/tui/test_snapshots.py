@@ -53,7 +53,8 @@ def test_history(snap_compare, finished_run) -> None:
                         terminal_size=SIZE)
 
 
-def test_new_run(snap_compare, tmp_path: Path) -> None:
+def test_new_run(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("INTENTLOCAL_MODELS", str(tmp_path / "no-models"))  # same screen anywhere
     p = tmp_path / "chats.csv"
     p.write_text("id,message\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(SUPPORT_TEXTS)))
     # the path is part of the screen: use a fixed one
