@@ -140,7 +140,23 @@ def _m1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1]
+def _m2(db: sqlite3.Connection) -> None:
+    """2-D map coordinates of each unique text (PCA of its final vector)."""
+    _script(
+        db,
+        """
+        CREATE TABLE coords (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            uid INTEGER NOT NULL,
+            x REAL NOT NULL,
+            y REAL NOT NULL,
+            PRIMARY KEY (run_id, uid)
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2]
 
 
 def text_hash(text: str) -> str:
@@ -512,6 +528,44 @@ class Store:
                 "SELECT cluster_id FROM assignments WHERE run_id=? ORDER BY idx", (run_id,)
             )
         ]
+
+    def save_coords(self, run_id: int, xy: np.ndarray) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM coords WHERE run_id=?", (run_id,))
+            db.executemany(
+                "INSERT INTO coords (run_id, uid, x, y) VALUES (?,?,?,?)",
+                [(run_id, uid, float(x), float(y)) for uid, (x, y) in enumerate(xy)],
+            )
+
+    def coords(self, run_id: int) -> dict[int, tuple[float, float]]:
+        return {r["uid"]: (r["x"], r["y"]) for r in self.db.execute(
+            "SELECT uid, x, y FROM coords WHERE run_id=?", (run_id,))}
+
+    def merge_clusters(self, run_id: int, keep: int, absorb: int) -> None:
+        """Moves every utterance of ``absorb`` into ``keep``; ``keep`` keeps its name."""
+        if keep == absorb:
+            return
+        with self.tx() as db:
+            db.execute("UPDATE assignments SET cluster_id=?, moved=1 WHERE run_id=? AND"
+                       " cluster_id=?", (keep, run_id, absorb))
+            db.execute("DELETE FROM clusters WHERE run_id=? AND cluster_id=?", (run_id, absorb))
+            self._resize(db, run_id)
+
+    def move_utterance(self, run_id: int, idx: int, cluster_id: int) -> None:
+        with self.tx() as db:
+            if db.execute("SELECT 1 FROM clusters WHERE run_id=? AND cluster_id=?",
+                          (run_id, cluster_id)).fetchone() is None:
+                raise StoreError(f"run {run_id} has no cluster {cluster_id}")
+            db.execute("UPDATE assignments SET cluster_id=?, moved=1 WHERE run_id=? AND idx=?",
+                       (cluster_id, run_id, idx))
+            self._resize(db, run_id)
+
+    @staticmethod
+    def _resize(db: sqlite3.Connection, run_id: int) -> None:
+        db.execute(
+            "UPDATE clusters SET size=(SELECT COUNT(*) FROM assignments a WHERE"
+            " a.run_id=clusters.run_id AND a.cluster_id=clusters.cluster_id) WHERE run_id=?",
+            (run_id,))
 
     def rename_cluster(self, run_id: int, cluster_id: int, name: str) -> None:
         with self.tx() as db:

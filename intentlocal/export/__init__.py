@@ -162,13 +162,7 @@ def _normalize_head() -> Any:
     return L2Normalize()
 
 
-def _sentence_graph(
-    encoder: Any,
-    heads: Sequence[Any],
-    *,
-    pooling_input: bool,
-    encoder_kwargs: dict[str, Any] | None = None,
-) -> Any:
+def _sentence_graph(encoder: Any, heads: Sequence[Any], *, pooling_input: bool) -> Any:
     """encoder -> masked mean pooling -> heads, as one torch module to export.
 
     With ``pooling_input`` the graph takes a third input, ``pooling_mask``, and pools
@@ -176,8 +170,6 @@ def _sentence_graph(
     attention mask.
     """
     import torch
-
-    extra = dict(encoder_kwargs or {})
 
     class SentenceGraph(torch.nn.Module):
         def __init__(self) -> None:
@@ -188,7 +180,7 @@ def _sentence_graph(
         def embed(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling_mask: torch.Tensor
         ) -> torch.Tensor:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra)[0]
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
             weights = pooling_mask.unsqueeze(-1).to(hidden.dtype)
             summed = (hidden * weights).sum(dim=1)
             count = weights.sum(dim=1).clamp(min=1e-9)
@@ -278,21 +270,14 @@ def _export_graph(module: Any, example: dict[str, Any], names: Sequence[str], pa
     log(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB)")
 
 
-def _session(path: Path, threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or os.cpu_count() or 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def _check_graph(module: Any, path: Path, feeds: dict[str, Any], names: Sequence[str]) -> float:
     """The ONNX graph must give the torch module's output on a batch it was not traced on."""
     import numpy as np
 
     want = _torch_forward(module, feeds, names)
-    sess = _session(path)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (got,) = sess.run(["sentence_embedding"], {n: feeds[n] for n in names})
     if got.shape != want.shape:
         raise ExportError(f"{path.name}: output shape {got.shape}, torch gives {want.shape}")
@@ -678,11 +663,12 @@ def export_embeddinggemma(
         "prompt": prompt,
         "max_length": max_length,
         "normalize": True,
-        "instruction_pooling": "include" if include_prompt else "exclude",
+        "instruction_pooling": "include",
         "export": {
             "kind": "embeddinggemma",
             "prompt_name": prompt_name,
-            "graph": "encoder (eager attention) -> masked mean over all tokens incl. prompt "
+            "graph": "Gemma3 encoder (eager attention, bidirectional masks built in the graph) "
+            "-> masked mean over all tokens incl. the prompt "
             "-> " + " -> ".join(type(m).__name__ for m in list(st)[2:]),
             "opset": OPSET,
             "graph_max_abs_diff_vs_torch": graph_diff,

@@ -352,6 +352,7 @@ class Runner:
         text_labels = [label_sets[uid] for _, uid, _ in rows]
         clusters = name_clusters(assignment, text_labels)
         self.store.save_clusters(run_id, clusters, assignment)
+        self.store.save_coords(run_id, map_2d(vectors, self.settings.seed))
         self.store.set_stage(
             run_id, "cluster", "done", time.monotonic() - started, {"k": k, "estimated": estimated}
         )
@@ -370,6 +371,15 @@ class Runner:
             stage_seconds={st: d["seconds"] for st, d in self.store.stages(run_id).items()},
             vectors=vectors,
         )
+
+
+def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D coordinates for the cluster map: PCA, cheap and stable across runs."""
+    if len(vectors) < 3:
+        return np.zeros((len(vectors), 2))
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(vectors)
 
 
 def _json(s: str) -> Any:

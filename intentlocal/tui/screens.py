@@ -391,6 +391,9 @@ class ResultsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("e", "export", "Export CSV/JSON"),
         Binding("slash", "search", "Search"),
+        Binding("g", "merge", "Merge into…"),
+        Binding("v", "move", "Move utterance…"),
+        Binding("p", "map", "Map"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -521,6 +524,48 @@ class ResultsScreen(Screen):
 
         self.app.push_screen(RenameScreen(old), apply)
 
+    def _cursor_key(self, table_id: str) -> int | None:
+        table = self.query_one(table_id, DataTable)
+        if not table.row_count:
+            return None
+        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or 0)
+
+    def _choose_cluster(self, title: str, exclude: int | None, then: Any) -> None:
+        choices = [(c["name"], c["id"]) for c in self.clusters if c["id"] != exclude]
+        if choices:
+            self.app.push_screen(ChooseClusterScreen(title, choices), then)
+
+    def action_merge(self) -> None:
+        cid = self._cursor_key("#clusters")
+        if cid is None:
+            return
+        name = next(c["name"] for c in self.clusters if c["id"] == cid)
+
+        def apply(target: int | None) -> None:
+            if target is not None:
+                _app(self).store.merge_clusters(self.run_id, keep=target, absorb=cid)
+                self.reload()
+                self.notify(f"merged {name} into cluster {target}")
+
+        self._choose_cluster(f"Merge {name!r} into", cid, apply)
+
+    def action_move(self) -> None:
+        idx = self._cursor_key("#utterances")
+        if idx is None:
+            return
+        current = self.rows[idx]["cluster_id"]
+
+        def apply(target: int | None) -> None:
+            if target is not None:
+                _app(self).store.move_utterance(self.run_id, idx, target)
+                self.reload()
+                self.notify(f"moved utterance {idx}")
+
+        self._choose_cluster(f"Move utterance {idx} to", current, apply)
+
+    def action_map(self) -> None:
+        self.app.push_screen(MapScreen(self.run_id))
+
     def action_export(self) -> None:
         from intentlocal.results import write_outputs
 
@@ -551,6 +596,95 @@ class RenameScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ChooseClusterScreen(ModalScreen[int | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text)
+            yield Select(self.choices, id="target", prompt="choose a cluster")
+
+    @on(Select.Changed, "#target")
+    def _chosen(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK:
+            self.dismiss(int(event.value))  # type: ignore[arg-type]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+MARKS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+COLOURS = ["red", "green", "yellow", "blue", "magenta", "cyan", "bright_red", "bright_green",
+           "bright_yellow", "bright_blue", "bright_magenta", "bright_cyan"]
+
+
+def render_map(points: list[tuple[float, float, int]], names: dict[int, str],
+               width: int, height: int, top: int = 12) -> Text:
+    """A scatter of utterances on a character grid, the largest clusters lettered."""
+    out = Text()
+    if not points:
+        return out
+    sizes: dict[int, int] = {}
+    for _, _, c in points:
+        sizes[c] = sizes.get(c, 0) + 1
+    ranked = sorted(sizes, key=lambda c: (-sizes[c], c))[:top]
+    mark = {c: i for i, c in enumerate(ranked)}
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
+    for x, y, c in points:
+        col = int((x - x0) / ((x1 - x0) or 1) * (width - 1))
+        row = int((1 - (y - y0) / ((y1 - y0) or 1)) * (height - 1))
+        if c in mark:
+            grid[row][col] = (MARKS[mark[c]], COLOURS[mark[c] % len(COLOURS)])
+        elif grid[row][col][0] == " ":
+            grid[row][col] = ("·", "dim")
+    for row in grid:
+        for ch, style in row:
+            out.append(ch, style=style or None)
+        out.append("\n")
+    for c in ranked:
+        out.append(f"{MARKS[mark[c]]} ", style=COLOURS[mark[c] % len(COLOURS)])
+        out.append(f"{names.get(c, c)} ({sizes[c]})  ")
+    out.append("\n· other clusters", style="dim")
+    return out
+
+
+class MapScreen(Screen):
+    """A 2-D map of the utterances (PCA of their final vectors), coloured by cluster."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="map")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        store = _app(self).store
+        coords = store.coords(self.run_id)
+        assign = store.assignments(self.run_id)
+        names = {c["id"]: c["name"] for c in store.clusters(self.run_id)}
+        points = [(*coords[uid], assign[idx]) for idx, uid, _ in store.texts(self.run_id)
+                  if uid in coords]
+        if not points:
+            self.query_one("#map", Static).update("This run has no map (made before maps).")
+            return
+        width = max(20, self.size.width - 2)
+        height = max(6, self.size.height - 8)
+        self.query_one("#map", Static).update(render_map(points, names, width, height))
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -614,7 +748,8 @@ HELP = """[b]intentlocal: keys[/b]
 [b]Progress[/b]     c  cancel (finished work is kept; resume later) · enter  results when done
 [b]Results[/b]      ↑/↓  move · tab  switch table · enter on an utterance  label history
              h  history · r  rename cluster · s  sort by size/name · /  search
-             e  export CSV and JSON to the current folder
+             g  merge the cluster into another · v  move the utterance to another cluster
+             p  2-D map of the clusters · e  export CSV and JSON to the current folder
 
 Every label is stored with the model, prompt hash and iteration that produced it.
 Nothing leaves this machine: models run locally, the store is a SQLite file.

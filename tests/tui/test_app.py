@@ -163,3 +163,50 @@ async def test_cancel_keeps_work_and_resume_finishes(tmp_path: Path) -> None:
         assert resumed.finished
         assert Store().run(1).status == "finished"
         assert Store().call_stats(1)["steps"] > done  # it went on from where it stopped
+
+
+@pytest.mark.asyncio
+async def test_merge_move_persist_and_map(tmp_path: Path) -> None:
+    from textual.widgets import Select, Static
+
+    from intentlocal.api import IntentClusterer
+    from intentlocal.tui.screens import ChooseClusterScreen, MapScreen
+
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
+                        neighbours=3).fit(SUPPORT_TEXTS)
+    before = {c["id"]: c["size"] for c in Store().clusters(m.run_id_)}
+    app = IntentLocalApp(backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        results = app.screen
+        results.query_one("#clusters", DataTable).focus()
+        first = results._cursor_key("#clusters")
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, ChooseClusterScreen)
+        target = app.screen.choices[0][1]
+        app.screen.query_one("#target", Select).value = target
+        await pilot.pause()
+        assert isinstance(app.screen, ResultsScreen)
+        assert results.query_one("#clusters", DataTable).row_count == 3
+        # move the first utterance of the merged cluster somewhere else
+        results.query_one("#utterances", DataTable).focus()
+        idx = results._cursor_key("#utterances")
+        await pilot.press("v")
+        await pilot.pause()
+        other = app.screen.choices[0][1]
+        app.screen.query_one("#target", Select).value = other
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, MapScreen)
+        drawn = str(app.screen.query_one("#map", Static).render())
+        assert "A " in drawn and "(" in drawn
+    store = Store()  # a new connection: the edits were stored, not kept in memory
+    sizes = {c["id"]: c["size"] for c in store.clusters(m.run_id_)}
+    assert first not in sizes
+    assert sum(sizes.values()) == len(SUPPORT_TEXTS)
+    assert sizes[target] >= before[target] + before[first] - 1
+    assert store.assignments(m.run_id_)[idx] == other
