@@ -169,27 +169,30 @@ class NewRunScreen(Screen):
             with Horizontal(classes="row"):
                 yield Label("File")
                 yield Input(self.initial_path, placeholder="path to .csv, .jsonl or .txt",
-                            id="path", suggester=PathSuggester())
+                            id="path", suggester=PathSuggester(), compact=True)
             with Horizontal(classes="row"):
                 yield Label("Text column")
-                yield Select([], id="column", prompt="(load a file)", allow_blank=True)
+                yield Select([], id="column", prompt="(load a file)", allow_blank=True,
+                             compact=True)
             with Horizontal(classes="row"):
                 yield Label("LLM")
-                yield Select(llms, id="llm", allow_blank=not llms,
+                yield Select(llms, id="llm", allow_blank=not llms, compact=True,
                              value=_pick(llms, defaults.llm),
                              prompt="none fetched: intentlocal models fetch")
             with Horizontal(classes="row"):
                 yield Label("Embedder")
-                yield Select(embs, id="embedder", allow_blank=not embs,
+                yield Select(embs, id="embedder", allow_blank=not embs, compact=True,
                              value=_pick(embs, defaults.embedder),
                              prompt="none fetched: intentlocal models fetch")
             with Horizontal(classes="row"):
                 yield Label("K")
-                yield Input(defaults.k, id="k", placeholder="auto or a number")
+                yield Input(defaults.k, id="k", placeholder="auto or a number", compact=True)
                 yield Label("Neighbours")
-                yield Input(str(defaults.neighbours), id="neighbours", type="integer")
+                yield Input(str(defaults.neighbours), id="neighbours", type="integer",
+                            compact=True)
                 yield Label("Iterations")
-                yield Input(str(defaults.max_iterations), id="iterations", type="integer")
+                yield Input(str(defaults.max_iterations), id="iterations", type="integer",
+                            compact=True)
         yield Static("Preview", classes="title")
         yield DataTable(id="preview", zebra_stripes=True)
         with Horizontal(id="buttons"):
@@ -295,7 +298,7 @@ class ProgressScreen(Screen):
             with Horizontal(classes="stage"):
                 yield Label(label, id=f"name-{key}")
                 yield ProgressBar(id=f"bar-{key}", show_eta=False)
-                yield Label("", id=f"info-{key}")
+                yield Label("", id=f"info-{key}", classes="info")
         yield Static("", id="stats")
         yield RichLog(id="feed", markup=False, wrap=True, max_lines=500)
         yield Footer()
