@@ -206,9 +206,12 @@ class Store:
         self.db.close()
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for i, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.tx():
+        """Under the write lock, so two processes opening a new store don't both migrate."""
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
+        with self.tx():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for i, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version={i}")
 

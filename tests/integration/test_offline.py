@@ -1,8 +1,9 @@
 """Offline proof: the whole pipeline, real models, with every socket refused.
 
 A fresh process replaces socket.socket with a subclass that cannot be
-constructed (and create_connection / getaddrinfo with functions that raise), runs `intentlocal run` end to end, and
-checks that no hub client or HTTP library was even imported.
+constructed (and create_connection / getaddrinfo with functions that raise),
+runs `intentlocal run` end to end, and checks that no hub client or HTTP
+library was even imported.
 """
 
 from __future__ import annotations

@@ -1,0 +1,65 @@
+"""Two processes on one run store: both runs finish, nothing is corrupted, and a
+writer that cannot get the lock gets a clear message instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from intentlocal.errors import StoreError
+from intentlocal.store import Store
+from tests.conftest import SUPPORT_TEXTS
+
+FAKE_CLI = """
+import sys, time
+from intentlocal import api
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+class Slow(FakeGenerator):
+    def generate(self, *a, **k):
+        time.sleep(0.01)
+        return super().generate(*a, **k)
+api.build_backends = lambda s: (FakeEmbedder(), Slow())
+from intentlocal.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_runs_at_once_on_one_store(tmp_path: Path, isolated_home: Path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(SUPPORT_TEXTS * 2) + "\n")
+    env = {**os.environ, "INTENTLOCAL_HOME": str(isolated_home)}
+    procs = [subprocess.Popen([sys.executable, "-c", FAKE_CLI, "run", str(data), "--k", "4",
+                               "--neighbours", "3", "--out", str(tmp_path / f"o{i}")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-1500:]
+    store = Store()
+    assert store.integrity_ok()
+    runs = store.runs()
+    assert [r.status for r in runs] == ["finished", "finished"]
+    assert store.assignments(runs[0].id) == store.assignments(runs[1].id)
+
+
+def test_blocked_writer_gets_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    holder = Store(path)
+    holder.db.execute("BEGIN IMMEDIATE")
+    try:
+        other = Store(path, timeout=0.2)
+        with pytest.raises(StoreError, match=r"busy.*another intentlocal is writing"):
+            other.update_run(1, status="x")
+    finally:
+        holder.db.execute("ROLLBACK")
+
+
+def test_corrupt_store_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the run store"):
+        Store(path)
