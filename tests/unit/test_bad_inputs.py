@@ -90,6 +90,8 @@ def test_full_disk_while_writing_results_loses_nothing(tmp_path: Path, monkeypat
                                                        capsys) -> None:
     import intentlocal.results as results
 
+    real_fsync = results.os.fsync
+
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -102,8 +104,6 @@ def test_full_disk_while_writing_results_loses_nothing(tmp_path: Path, monkeypat
     assert list(out.iterdir()) == []  # no half-written file
     run = Store().runs()[0]
     assert run.status == "finished"  # the clusters are safe in the store
-    import os
-
-    monkeypatch.setattr(results.os, "fsync", os.fsync)  # space freed
+    monkeypatch.setattr(results.os, "fsync", real_fsync)  # space freed
     assert cli.main(["export", str(run.id), "--out", str(out)]) == 0
     assert (out / f"run{run.id}_clusters.csv").is_file()
