@@ -32,6 +32,8 @@ class Settings:
     """Cap on refinement iterations (the initial labelling is iteration 0)."""
     max_candidates: int = 12
     """Most candidate labels offered in one refinement call (most shared first)."""
+    max_select: int = 0
+    """Most labels one refinement call may add (0 = any subset of the candidates)."""
     neighbour_chars: int = 160
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True

@@ -32,20 +32,25 @@ def label_grammar() -> Grammar:
     return Grammar("label", gbnf)
 
 
-@lru_cache(maxsize=128)
-def selection_grammar(n: int) -> Grammar:
-    """ "none", or a strictly ascending comma-separated subset of 1..n.
+@lru_cache(maxsize=256)
+def selection_grammar(n: int, max_pick: int = 0) -> Grammar:
+    """"none", or a strictly ascending comma-separated subset of 1..n.
 
     Ascending order makes every subset have exactly one spelling, so the
     model cannot repeat an index and cannot name one that was not offered.
+    ``max_pick`` > 0 bounds the subset's size (small models over-select).
     """
     if n < 1:
         raise ValueError("a selection needs at least one candidate")
-    lines = ['root ::= "none" | ' + " | ".join(f"a{i}" for i in range(1, n + 1))]
-    for i in range(1, n + 1):
-        rest = " | ".join(f"a{j}" for j in range(i + 1, n + 1))
-        lines.append(f'a{i} ::= "{i}"' + (f' ("," ({rest}))?' if rest else ""))
-    return Grammar(f"select{n}", "\n".join(lines) + "\n")
+    r_max = n if max_pick <= 0 else min(max_pick, n)
+    # a{i}_{r}: index i is picked and at most r - 1 more may follow
+    lines = ['root ::= "none" | ' + " | ".join(f"a{i}_{r_max}" for i in range(1, n + 1))]
+    for r in range(1, r_max + 1):
+        for i in range(1, n + 1):
+            rest = " | ".join(f"a{j}_{r - 1}" for j in range(i + 1, n + 1)) if r > 1 else ""
+            lines.append(f'a{i}_{r} ::= "{i}"' + (f' ("," ({rest}))?' if rest else ""))
+    name = f"select{n}" if r_max == n else f"select{n}max{r_max}"
+    return Grammar(name, "\n".join(lines) + "\n")
 
 
 def parse_label(text: str) -> str:
@@ -55,7 +60,7 @@ def parse_label(text: str) -> str:
     return label
 
 
-def parse_selection(text: str, n: int) -> list[int]:
+def parse_selection(text: str, n: int, max_pick: int = 0) -> list[int]:
     """1-based indices chosen; raises on anything the grammar would not allow."""
     t = text.strip()
     if t == "none":
@@ -66,6 +71,8 @@ def parse_selection(text: str, n: int) -> list[int]:
         raise ValueError(f"not a selection: {text!r}") from exc
     if any(p < 1 or p > n for p in picked) or picked != sorted(set(picked)):
         raise ValueError(f"selection {text!r} is not an ascending subset of 1..{n}")
+    if max_pick > 0 and len(picked) > max_pick:
+        raise ValueError(f"selection {text!r} picks more than {max_pick}")
     return picked
 
 

@@ -97,7 +97,7 @@ def keyword_responder(messages: Sequence[Message], grammar: Grammar) -> str:
     words = content_words(target)
     if grammar.name == "label":
         return "_".join(words[:2]) or "other"
-    n = int(grammar.name.removeprefix("select"))
+    n = int(re.match(r"select(\d+)", grammar.name).group(1))  # type: ignore[union-attr]
     chosen = []
     for line in prompt.splitlines():
         m = re.match(r"\s*(\d+)[.)]\s*(\S+)", line)

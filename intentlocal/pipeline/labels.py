@@ -103,6 +103,7 @@ def select_labels(
     own: Sequence[str],
     candidates: Sequence[str],
     neighbour_chars: int,
+    max_pick: int = 0,
 ) -> tuple[list[int], Generation]:
     """0-based indices into ``candidates`` that the LLM chose."""
     listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
@@ -111,11 +112,10 @@ def select_labels(
         labels=", ".join(own) or "(none)",
         candidates=listing,
     )
-    gen = generator.generate(
-        static, msgs, selection_grammar(len(candidates)), max_tokens=4 * len(candidates) + 4
-    )
+    grammar = selection_grammar(len(candidates), max_pick)
+    gen = generator.generate(static, msgs, grammar, max_tokens=4 * len(candidates) + 4)
     try:
-        return [i - 1 for i in parse_selection(gen.text, len(candidates))], gen
+        return [i - 1 for i in parse_selection(gen.text, len(candidates), max_pick)], gen
     except ValueError as exc:
         raise ModelError(
             f"the LLM {generator.model_id} broke the selection grammar: {exc}"

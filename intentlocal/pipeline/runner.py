@@ -293,7 +293,8 @@ class Runner:
                 meter.tick(0, False)
                 continue
             picked, gen = select_labels(
-                self.generator, self.select_prompt, text, own, names, s.neighbour_chars
+                self.generator, self.select_prompt, text, own, names, s.neighbour_chars,
+                s.max_select,
             )
             chosen = [cands[i] for i in picked]
             self.store.record_step(
@@ -307,7 +308,7 @@ class Runner:
                 labels=chosen,
                 model_id=self.generator.model_id,
                 prompt_hash=self.select_prompt.hash,
-                grammar_id=selection_grammar(len(names)).grammar_id,
+                grammar_id=selection_grammar(len(names), s.max_select).grammar_id,
                 prompt_tokens=gen.prompt_tokens,
                 completion_tokens=gen.completion_tokens,
                 cached_tokens=gen.cached_tokens,

@@ -68,3 +68,9 @@ def test_same_prompt_same_answer_whatever_came_before(qwen) -> None:
     again = _ask(qwen, "Message: my card never arrived", label_grammar(), static)
     assert again.text == first.text
     assert again.cached_tokens > 0
+
+
+def test_bounded_selection_grammar_holds_the_model_to_two(qwen) -> None:
+    g = selection_grammar(4, 2)
+    out = _ask(qwen, "Candidates:\n1. a\n2. b\n3. c\n4. d\nChoose all four: answer 1,2,3,4.", g)
+    assert len(parse_selection(out.text, 4, 2)) <= 2

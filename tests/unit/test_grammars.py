@@ -49,3 +49,14 @@ def test_parse_selection() -> None:
 def test_normalise_label_repairs_free_text() -> None:
     assert normalise_label("Label: Card Arrival!") == "label_card_arrival"
     assert normalise_label("!!!") is None
+
+
+def test_selection_grammar_can_bound_the_subset_size() -> None:
+    g = selection_grammar(5, 2)
+    assert g.name == "select5max2"
+    assert selection_grammar(5, 0).name == "select5" == selection_grammar(5, 9).name[:7]
+    # with at most 2 picks, a rule that allows a third index must not exist
+    assert "a5_1" in g.gbnf and "_3" not in g.gbnf
+    assert parse_selection("1,4", 5, 2) == [1, 4]
+    with pytest.raises(ValueError, match="more than 2"):
+        parse_selection("1,2,3", 5, 2)
