@@ -43,12 +43,13 @@ def selection_grammar(n: int, max_pick: int = 0) -> Grammar:
     if n < 1:
         raise ValueError("a selection needs at least one candidate")
     r_max = n if max_pick <= 0 else min(max_pick, n)
-    # a{i}_{r}: index i is picked and at most r - 1 more may follow
-    lines = ['root ::= "none" | ' + " | ".join(f"a{i}_{r_max}" for i in range(1, n + 1))]
+    # a{i}-{r}: index i is picked and at most r - 1 more may follow.
+    # (GBNF rule names allow letters, digits and dashes only: no underscores.)
+    lines = ['root ::= "none" | ' + " | ".join(f"a{i}-{r_max}" for i in range(1, n + 1))]
     for r in range(1, r_max + 1):
         for i in range(1, n + 1):
-            rest = " | ".join(f"a{j}_{r - 1}" for j in range(i + 1, n + 1)) if r > 1 else ""
-            lines.append(f'a{i}_{r} ::= "{i}"' + (f' ("," ({rest}))?' if rest else ""))
+            rest = " | ".join(f"a{j}-{r - 1}" for j in range(i + 1, n + 1)) if r > 1 else ""
+            lines.append(f'a{i}-{r} ::= "{i}"' + (f' ("," ({rest}))?' if rest else ""))
     name = f"select{n}" if r_max == n else f"select{n}max{r_max}"
     return Grammar(name, "\n".join(lines) + "\n")
 

@@ -35,6 +35,17 @@ class Grammar:
     name: str
     gbnf: str
 
+    def __post_init__(self) -> None:
+        # llama.cpp accepts [a-zA-Z0-9-] in rule names; a bad name does not raise
+        # there, it leaves a null grammar that crashes the sampler. Fail here instead.
+        import re
+
+        for line in self.gbnf.splitlines():
+            if "::=" in line:
+                rule = line.split("::=")[0].strip()
+                if not re.fullmatch(r"[a-zA-Z0-9-]+", rule):
+                    raise ValueError(f"grammar {self.name}: invalid GBNF rule name {rule!r}")
+
     @property
     def grammar_id(self) -> str:
         import hashlib

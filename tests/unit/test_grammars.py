@@ -56,7 +56,21 @@ def test_selection_grammar_can_bound_the_subset_size() -> None:
     assert g.name == "select5max2"
     assert selection_grammar(5, 0).name == "select5" == selection_grammar(5, 9).name[:7]
     # with at most 2 picks, a rule that allows a third index must not exist
-    assert "a5_1" in g.gbnf and "_3" not in g.gbnf
+    assert "a5-1" in g.gbnf and "-3" not in g.gbnf
     assert parse_selection("1,4", 5, 2) == [1, 4]
     with pytest.raises(ValueError, match="more than 2"):
         parse_selection("1,2,3", 5, 2)
+
+
+def test_rule_names_are_checked() -> None:
+    from intentlocal.backends.base import Grammar
+
+    with pytest.raises(ValueError, match="invalid GBNF rule name 'a1_2'"):
+        Grammar("bad", 'root ::= a1_2\na1_2 ::= "1"\n')
+
+
+@pytest.mark.parametrize("n,pick", [(1, 0), (3, 0), (12, 0), (12, 3), (30, 2)])
+def test_grammars_parse_in_llama_cpp(n: int, pick: int) -> None:
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    llama_grammar.LlamaGrammar.from_string(selection_grammar(n, pick).gbnf, verbose=False)
+    llama_grammar.LlamaGrammar.from_string(label_grammar().gbnf, verbose=False)
