@@ -5,7 +5,8 @@
 * fidelity: mean / min cosine of ONNX fp32 and int8 (via OnnxEmbedder) against the
   sentence-transformers reference (prompt_name="Clustering"), on the first N (500)
   texts of banking77/test.jsonl;
-* speed: texts/s of each on those texts, all on the same thread count (2);
+* speed: texts/s of each on those texts, all on the same thread count (2), the
+  embedders taking turns on chunks of 100 texts so a passing load slows them alike;
 * clustering: K-means with the true K (77), n_init=10, 5 seeds, on the full banking77
   test set (3080 texts): ACC (Hungarian), NMI, ARI, x100, mean and std over seeds, for
   ONNX fp32, int8 and (unless --no-reference-kmeans) the reference.
@@ -59,12 +60,14 @@ def kmeans_scores(vecs: np.ndarray, y: np.ndarray, k: int, seeds: list[int]) -> 
     per_seed = []
     for seed in seeds:
         pred = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vecs)
-        per_seed.append({
-            "seed": seed,
-            "acc": 100 * cluster_acc(y, pred),
-            "nmi": 100 * normalized_mutual_info_score(y, pred),
-            "ari": 100 * adjusted_rand_score(y, pred),
-        })
+        per_seed.append(
+            {
+                "seed": seed,
+                "acc": 100 * cluster_acc(y, pred),
+                "nmi": 100 * normalized_mutual_info_score(y, pred),
+                "ari": 100 * adjusted_rand_score(y, pred),
+            }
+        )
     out = {"per_seed": per_seed}
     for m in ("acc", "nmi", "ari"):
         vals = np.array([s[m] for s in per_seed])
@@ -77,8 +80,11 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     c = (a * b).sum(axis=1)
-    return {"mean": round(float(c.mean()), 5), "min": round(float(c.min()), 5),
-            "p01": round(float(np.percentile(c, 1)), 5)}
+    return {
+        "mean": round(float(c.mean()), 5),
+        "min": round(float(c.min()), 5),
+        "p01": round(float(np.percentile(c, 1)), 5),
+    }
 
 
 def timed(fn, texts: list[str]) -> tuple[np.ndarray, float]:
@@ -95,20 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     from intentlocal import paths
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model-dir", type=Path,
-                    default=paths.models_dir() / "embeddinggemma-300m",
-                    help="the fetched ONNX folder (intentlocal.json, model*.onnx)")
-    ap.add_argument("--source", type=Path, default=None,
-                    help="sentence-transformers folder for the reference "
-                    "(default MODEL_DIR/source)")
-    ap.add_argument("--data", type=Path,
-                    default=CHECKOUT.parent / "shared" / "data" / "banking77" / "test.jsonl")
+    ap.add_argument(
+        "--model-dir",
+        type=Path,
+        default=paths.models_dir() / "embeddinggemma-300m",
+        help="the fetched ONNX folder (intentlocal.json, model*.onnx)",
+    )
+    ap.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="sentence-transformers folder for the reference (default MODEL_DIR/source)",
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=CHECKOUT.parent / "shared" / "data" / "banking77" / "test.jsonl",
+    )
     ap.add_argument("--n", type=int, default=500, help="texts for cosine and speed (first N)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=100, help="texts per speed turn")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--prompt-name", default="Clustering")
-    ap.add_argument("--no-reference-kmeans", action="store_true",
-                    help="skip embedding the full set with sentence-transformers")
+    ap.add_argument(
+        "--no-reference-kmeans",
+        action="store_true",
+        help="skip embedding the full set with sentence-transformers",
+    )
     ap.add_argument("--out", type=Path, default=CHECKOUT / "reports")
     args = ap.parse_args(argv)
 
@@ -126,22 +145,42 @@ def main(argv: list[str] | None = None) -> int:
     k = len(names)
     sub = texts[: args.n]
     seeds = list(range(args.seeds))
-    log(f"{len(texts)} texts, K={k}; cosine/speed on the first {len(sub)}; "
-        f"{args.threads} threads")
+    log(f"{len(texts)} texts, K={k}; cosine/speed on the first {len(sub)}; {args.threads} threads")
 
     results: dict = {
-        "command": "python " + " ".join(shlex.quote(a) for a in [
-            os.path.relpath(__file__, CHECKOUT), *(argv if argv is not None else sys.argv[1:])]),
+        "command": "python "
+        + " ".join(
+            shlex.quote(a)
+            for a in [
+                os.path.relpath(__file__, CHECKOUT),
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": {"cpus": os.cpu_count(), "threads": args.threads,
-                    "platform": platform.platform(), "python": platform.python_version()},
-        "data": str(args.data), "n_speed_texts": len(sub), "n_cluster_texts": len(texts), "k": k,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "data": str(args.data),
+        "n_speed_texts": len(sub),
+        "n_cluster_texts": len(texts),
+        "k": k,
         "kmeans": f"scikit-learn KMeans(n_clusters={k}, n_init=10), seeds {seeds}",
         "model_dir": str(args.model_dir),
-        "config": {key: cfg.get(key) for key in
-                   ("prompt", "max_length", "instruction_pooling", "variants",
-                    "default_variant")},
+        "config": {
+            key: cfg.get(key)
+            for key in (
+                "prompt",
+                "max_length",
+                "instruction_pooling",
+                "variants",
+                "default_variant",
+            )
+        },
         "variants": {},
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
     # Reference: sentence-transformers, same max_length as the ONNX runtime.
@@ -150,38 +189,57 @@ def main(argv: list[str] | None = None) -> int:
     st.max_seq_length = int(cfg.get("max_length", 256))
 
     def st_embed(batch: list[str]) -> np.ndarray:
-        return st.encode(batch, prompt_name=args.prompt_name, batch_size=32,
-                         normalize_embeddings=True, convert_to_numpy=True,
-                         show_progress_bar=False)
+        return st.encode(
+            batch,
+            prompt_name=args.prompt_name,
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
-    st_embed(sub[:8])  # warm-up
-    ref, secs = timed(st_embed, sub)
+    embedders = {"reference": st_embed}
+    onnx_files = cfg.get("variants", {})
+    for variant in onnx_files:
+        embedders[variant] = OnnxEmbedder(
+            args.model_dir, variant=variant, threads=args.threads
+        ).embed
+    for fn in embedders.values():
+        fn(sub[:8])  # load + warm up
+
+    # Speed: the embedders take turns on chunks of the same texts, so a load that comes
+    # and goes on the machine (another job) slows them alike.
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in embedders}
+    secs = dict.fromkeys(embedders, 0.0)
+    for start in range(0, len(sub), args.chunk):
+        chunk = sub[start : start + args.chunk]
+        for name, fn in embedders.items():
+            vecs, dt = timed(fn, chunk)
+            parts[name].append(vecs)
+            secs[name] += dt
+    first = {name: np.vstack(p) for name, p in parts.items()}
+    ref = first["reference"]
     results["variants"]["reference"] = {
         "what": f"sentence-transformers {__import__('sentence_transformers').__version__}, "
-                f"torch {torch.__version__}, prompt_name={args.prompt_name!r}",
-        "texts_per_s": round(len(sub) / secs, 1),
+        f"torch {torch.__version__}, prompt_name={args.prompt_name!r}",
+        "texts_per_s": round(len(sub) / secs["reference"], 1),
     }
-    log(f"reference: {len(sub) / secs:.1f} texts/s")
-    full: dict[str, np.ndarray] = {}
-    if not args.no_reference_kmeans:
-        rest, _ = timed(st_embed, texts[len(sub):])
-        full["reference"] = np.vstack([ref, rest])
-
-    for variant in cfg.get("variants", {}):
-        emb = OnnxEmbedder(args.model_dir, variant=variant, threads=args.threads)
-        emb.embed(sub[:8])  # load + warm-up
-        vecs, secs = timed(emb.embed, sub)
-        rest, secs_rest = timed(emb.embed, texts[len(sub):])
-        full[variant] = np.vstack([vecs, rest])
+    for variant, file in onnx_files.items():
         results["variants"][variant] = {
-            "file": cfg["variants"][variant],
-            "size_mb": round((args.model_dir / cfg["variants"][variant]).stat().st_size / 1e6),
-            "cosine_vs_reference": cosine_stats(vecs, ref),
-            "texts_per_s": round(len(sub) / secs, 1),
-            "texts_per_s_full_set": round((len(texts) - len(sub)) / secs_rest, 1),
+            "file": file,
+            "size_mb": round((args.model_dir / file).stat().st_size / 1e6),
+            "cosine_vs_reference": cosine_stats(first[variant], ref),
+            "texts_per_s": round(len(sub) / secs[variant], 1),
         }
-        log(f"{variant}: {results['variants'][variant]}")
-        del emb
+    for name, m in results["variants"].items():
+        log(f"{name}: {m}")
+
+    full: dict[str, np.ndarray] = {}
+    for name, fn in embedders.items():
+        if name == "reference" and args.no_reference_kmeans:
+            continue
+        log(f"embedding the other {len(texts) - len(sub)} texts with {name}")
+        full[name] = np.vstack([first[name], fn(texts[len(sub) :])])
 
     for name, vecs in full.items():
         log(f"K-means on {name} ({len(seeds)} seeds)")
@@ -189,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         km = results["variants"][name]["kmeans"]
         log(f"{name}: ACC {km['acc']} NMI {km['nmi']} ARI {km['ari']}")
 
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embedder.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "embedder.md").write_text(render_md(results))
@@ -202,7 +261,10 @@ def render_md(r: dict) -> str:
         "# EmbeddingGemma-300M: ONNX export vs sentence-transformers",
         "",
         f"Measured {r['date']} on {r['machine']['cpus']} CPUs, {r['machine']['threads']} threads "
-        f"({r['machine']['platform']}).",
+        f"({r['machine']['platform']}); load average (1, 5, 15 min) "
+        f"{r['load_average_at_start']} at the start, {r['load_average_at_end']} at the end: "
+        "other jobs shared the cores, so compare speeds within this table only (the "
+        "embedders took turns on the same chunks of texts).",
         "",
         "```",
         r["command"],
@@ -221,8 +283,10 @@ def render_md(r: dict) -> str:
         if name == "reference":
             continue
         c = m["cosine_vs_reference"]
-        lines.append(f"| ONNX {name} (`{m['file']}`) | {m['size_mb']} MB | {c['mean']} | "
-                     f"{c['min']} | {m['texts_per_s']} |")
+        lines.append(
+            f"| ONNX {name} (`{m['file']}`) | {m['size_mb']} MB | {c['mean']} | "
+            f"{c['min']} | {m['texts_per_s']} |"
+        )
     lines += [
         "",
         f"## K-means, true K={r['k']}, on all {r['n_cluster_texts']} banking77 test texts",
@@ -236,8 +300,10 @@ def render_md(r: dict) -> str:
         if "kmeans" in m:
             km = m["kmeans"]
             label = "sentence-transformers reference" if name == "reference" else f"ONNX {name}"
-            lines.append(f"| {label} | {km['acc']} ± {km['acc_std']} | {km['nmi']} ± "
-                         f"{km['nmi_std']} | {km['ari']} ± {km['ari_std']} |")
+            lines.append(
+                f"| {label} | {km['acc']} ± {km['acc_std']} | {km['nmi']} ± "
+                f"{km['nmi_std']} | {km['ari']} ± {km['ari_std']} |"
+            )
     lines.append("")
     return "\n".join(lines)
 

@@ -76,8 +76,9 @@ def test_one_megabyte_text_is_cut_not_fatal(tmp_path: Path, capsys) -> None:
     assert "1 texts longer than 2000 characters were cut" in capsys.readouterr().err
 
 
-def test_corrupt_gguf_as_model(capsys) -> None:
-    code = cli.main(["run", str(BAD / "two_texts.txt"), "--llm", str(BAD / "corrupt.gguf")])
+def test_corrupt_gguf_as_model(tmp_path: Path) -> None:
+    code = cli.main(["run", str(BAD / "two_texts.txt"), "--llm", str(BAD / "corrupt.gguf"),
+                     "--out", str(tmp_path)])
     assert code in (0, 2)  # fakes ignore the model here; the real check is below
     from intentlocal.backends.llm import LlamaCppGenerator
     from intentlocal.errors import ModelError
