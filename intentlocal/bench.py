@@ -86,7 +86,7 @@ def run_bench(args: Namespace) -> int:
     from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
     from intentlocal.pipeline.augment import join_labels, mix_vectors
-    from intentlocal.pipeline.cluster import SilhouetteK
+    from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.store import Store
 
     started = time.monotonic()
@@ -114,7 +114,7 @@ def run_bench(args: Namespace) -> int:
     base = embedder.embed(texts)
     report["embed_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
-    est = SilhouetteK(random_state=args.seed)
+    est = MapEquationK(n_neighbors=settings.neighbours, random_state=args.seed)
     k_base = est.estimate(base)
     report["auto_k_seconds"] = round(time.monotonic() - t0, 1)
     report["k_est_embeddings"] = k_base
@@ -140,11 +140,11 @@ def run_bench(args: Namespace) -> int:
     initial = store.label_sets(run_id, len(uniques), 0)
     x_init = embedder.embed([join_labels(texts[i], initial[uid_of[i]]) for i in
                              range(len(texts))])
-    k_init = SilhouetteK(random_state=args.seed).estimate(x_init)
+    k_init = est.estimate(x_init)
     _evaluate("initial labels ⊕ text", x_init, gold, k_true, k_init, rows)
     final = result.label_sets
     x_final = embedder.embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
-    k_final = SilhouetteK(random_state=args.seed).estimate(x_final)
+    k_final = est.estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
     # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
     embed = embedder.embed

@@ -47,9 +47,6 @@ class Settings:
     n_ctx: int = 4096
     kmeans_init: int = 10
     """K-means restarts (n_init)."""
-    k_min: int = 2
-    k_max: int = 0
-    """Largest K auto-K considers; 0 = derived from the number of texts."""
 
     def resolved_k(self) -> int | None:
         if str(self.k).strip().lower() == "auto":

@@ -32,14 +32,9 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def load_jsonl(path: Path) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                texts.append(row["text"])
-                labels.append(row["label"])
-    return texts, labels
+    from intentlocal.bench import load_labelled
+
+    return load_labelled(path, None, 0)
 
 
 def cluster_acc(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -1,9 +1,8 @@
 """Stage e and f: K-means on the final vectors, K given or estimated; cluster names.
 
-Auto-K: K-means over a geometric grid of K, scored by the cosine silhouette,
-then refined around the best grid point. Silhouette was chosen because it needs
-no labels and no extra dependency; its error on the four benchmarks is measured
-by scripts/bench_auto_k.py and reported in the README.
+Auto-K lives in autok.py (MapEquationK, the default). SilhouetteK below is kept
+as the measured baseline it replaced (scripts/bench_auto_k.py): on EmbeddingGemma
+it estimated 84 / 204 / 27 / 12 for true K 77 / 150 / 59 / 102.
 """
 
 from __future__ import annotations

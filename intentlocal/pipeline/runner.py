@@ -29,7 +29,8 @@ from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar, selection_grammar
 from intentlocal.pipeline.augment import join_labels
-from intentlocal.pipeline.cluster import KMeansClusterer, SilhouetteK, name_clusters
+from intentlocal.pipeline.autok import MapEquationK
+from intentlocal.pipeline.cluster import KMeansClusterer, name_clusters
 from intentlocal.pipeline.labels import (
     gather_candidates,
     load_prompt,
@@ -110,8 +111,8 @@ class Runner:
         self.embedder = embedder
         self.generator = generator
         self.clusterer = clusterer or KMeansClusterer(settings.kmeans_init, settings.seed)
-        self.k_estimator = k_estimator or SilhouetteK(
-            k_min=settings.k_min, k_max=settings.k_max, random_state=settings.seed
+        self.k_estimator = k_estimator or MapEquationK(
+            n_neighbors=settings.neighbours, random_state=settings.seed
         )
         self.progress = progress or (lambda e: None)
         self.cancel = cancel or threading.Event()
