@@ -33,7 +33,7 @@ def _csv(tmp_path: Path) -> Path:
 
 
 async def _wait_finished(pilot, screen: ProgressScreen) -> None:
-    for _ in range(400):
+    for _ in range(2400):  # up to 2 minutes: CI machines can be busy
         await pilot.pause(0.05)
         if screen.finished or screen.failed:
             return
