@@ -190,7 +190,7 @@ class Store:
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(timeout)
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -201,6 +201,24 @@ class Store:
             ) from exc
         except OSError as exc:
             raise StoreError(f"cannot create the run store at {self.path}: {exc}") from exc
+
+    def _enable_wal(self, timeout: float) -> None:
+        """WAL lets a reader (the TUI) and a writer (a run) share the file.
+
+        Switching the journal mode needs a lock that SQLite does not wait for
+        through its busy timeout, so two processes opening a new store at once
+        would see "database is locked": retry until the timeout instead.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()

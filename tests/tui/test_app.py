@@ -135,7 +135,7 @@ async def test_cancel_keeps_work_and_resume_finishes(tmp_path: Path) -> None:
 
     class Slow(FakeGenerator):
         def generate(self, *a, **kw):
-            time.sleep(0.02)
+            time.sleep(0.2)  # the full run takes >10 s: the cancel lands mid-labelling
             return super().generate(*a, **kw)
 
     app = IntentLocalApp(str(_csv(tmp_path)), backends=lambda s: (FakeEmbedder(), Slow()))
