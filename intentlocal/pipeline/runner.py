@@ -16,6 +16,7 @@ exactly where an uninterrupted one would.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -274,7 +275,7 @@ class Runner:
                 prev is not None
                 and prev["called"]
                 and prev["output"] == "none"
-                and [c for c, _ in _json(prev["candidates_json"])] == names
+                and [c for c, _ in json.loads(prev["candidates_json"])] == names
             )
             if not cands or unchanged:
                 # Nothing new to decide: the same question got "none" last time.
@@ -382,9 +383,3 @@ def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     return PCA(n_components=2, random_state=seed).fit_transform(vectors)
-
-
-def _json(s: str) -> Any:
-    import json
-
-    return json.loads(s)
