@@ -130,9 +130,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = Store()
     embedder = generator = None
+    finished = False
     if args.resume is not None:
-        run_id = resume_target(store, None if args.resume == "latest" else int(args.resume))
-        print(f"resuming run {run_id}", file=sys.stderr)
+        wanted = None if args.resume == "latest" else int(args.resume)
+        if wanted is not None and store.run(wanted).status == "finished":
+            # Killed while writing its results: the clusters are in the store.
+            finished = True
+            run_id = wanted
+            print(f"run {run_id} is finished; writing its results", file=sys.stderr)
+        else:
+            run_id = resume_target(store, wanted)
+            print(f"resuming run {run_id}", file=sys.stderr)
     else:
         if args.sample:
             args.file = str(paths.sample_path())
@@ -156,24 +164,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"  note: {corpus.truncated} texts longer than 2000 characters were cut",
                 file=sys.stderr,
             )
-    try:
-        result = execute_run(store, run_id, embedder=embedder, generator=generator,
-                             progress=_Line())
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: run {run_id} keeps its finished work; "
-            f"resume with `intentlocal run --resume {run_id}`",
-            file=sys.stderr,
-        )
-        return 130
+    if not finished:
+        try:
+            execute_run(store, run_id, embedder=embedder, generator=generator, progress=_Line())
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted: run {run_id} keeps its finished work; "
+                f"resume with `intentlocal run --resume {run_id}`",
+                file=sys.stderr,
+            )
+            return 130
     out = Path(args.out) if args.out else Path.cwd()
     csv_path, json_path = write_outputs(store, run_id, out)
     _print_clusters(cluster_table(store, run_id))
     stats = store.call_stats(run_id)
+    info = store.run(run_id)
+    k_given = info.settings.get("k", "auto") != "auto"
     print(
-        f"\n{result.k} clusters ({'estimated' if result.k_estimated else 'given'}), "
-        f"{result.iterations} refinement iteration(s)"
-        f"{' (converged)' if result.converged else ' (cap reached)'}; "
+        f"\n{info.k} clusters ({'given' if k_given else 'estimated'}), "
+        f"{info.iterations} refinement iteration(s); "
         f"{stats['calls']} LLM calls, {stats['prompt_tokens']} prompt + "
         f"{stats['completion_tokens']} completion tokens"
     )

@@ -71,6 +71,8 @@ def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]
         )
     csv_path = out_dir / f"run{run_id}_clusters.csv"
     json_path = out_dir / f"run{run_id}_clusters.json"
+    for stale in (*out_dir.glob(f".{csv_path.name}.*"), *out_dir.glob(f".{json_path.name}.*")):
+        stale.unlink(missing_ok=True)  # left by a process killed mid-write
     _atomic_write(csv_path, buf.getvalue())
     doc = {
         "run_id": run_id,
