@@ -164,7 +164,8 @@ def _has_run(home: Path) -> bool:
 def _result(home: Path, out: Path) -> tuple:
     db = sqlite3.connect(home / "runs.sqlite3")
     assign = [r[0] for r in db.execute("SELECT cluster_id FROM assignments ORDER BY idx")]
-    names = db.execute("SELECT cluster_id, name, size, top_labels_json FROM clusters ORDER BY cluster_id").fetchall()
+    names = db.execute("SELECT cluster_id, name, size, top_labels_json FROM clusters"
+                       " ORDER BY cluster_id").fetchall()
     labels = sorted(db.execute("SELECT uid, label, iteration, source_uid FROM labels"))
     db.close()
     csv = (out / "run1_clusters.csv").read_text()
