@@ -77,6 +77,16 @@ def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int
               f"NMI {r['nmi']:5.1f}  ARI {r['ari']:5.1f}", file=sys.stderr)
 
 
+def umap_5d(x: np.ndarray) -> np.ndarray:
+    """The reduction of ../shared/benchmarks.md: 5-d, cosine, 15 neighbours, seed 42."""
+    try:
+        import umap
+    except ImportError as exc:
+        raise InputError("--umap needs umap-learn: pip install -e '.[bench]'") from exc
+    return umap.UMAP(n_components=5, metric="cosine", n_neighbors=15,
+                     random_state=42).fit_transform(x)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -85,7 +95,7 @@ def run_bench(args: Namespace) -> int:
     from intentlocal.api import build_backends, execute_run, start_run
     from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
-    from intentlocal.pipeline.augment import join_labels, mix_vectors
+    from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.store import Store
 
@@ -110,8 +120,20 @@ def run_bench(args: Namespace) -> int:
     }
     rows: list[dict[str, Any]] = report["rows"]
 
+    store = Store()
+
+    def embed(batch: list[str]) -> np.ndarray:
+        """Through the run store's cache: the run re-uses these vectors and a
+        resumed bench re-embeds nothing."""
+        cached = store.cached_embeddings(embedder.model_id, batch)
+        missing = sorted({t for i, t in enumerate(batch) if i not in cached})
+        if missing:
+            store.cache_embeddings(embedder.model_id, missing, embedder.embed(missing))
+            cached = store.cached_embeddings(embedder.model_id, batch)
+        return np.vstack([cached[i] for i in range(len(batch))]).astype(np.float32)
+
     t0 = time.monotonic()
-    base = embedder.embed(texts)
+    base = embed(texts)
     report["embed_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     est = MapEquationK(n_neighbors=settings.neighbours, random_state=args.seed)
@@ -119,10 +141,12 @@ def run_bench(args: Namespace) -> int:
     report["auto_k_seconds"] = round(time.monotonic() - t0, 1)
     report["k_est_embeddings"] = k_base
     _evaluate("K-means on embeddings", base, gold, k_true, k_base, rows)
+    if getattr(args, "umap", False):
+        # The LLM-free bar of ../shared/benchmarks.md.
+        _evaluate("UMAP 5-d then K-means, embeddings", umap_5d(base), gold, k_true, k_base, rows)
     if args.no_llm:
         return _finish(report, args, started)
 
-    store = Store()
     if getattr(args, "resume", None):
         run_id = int(args.resume)  # an interrupted bench run: its finished calls are kept
         if store.uniques(run_id) != Corpus(texts, [], "").unique()[0]:
@@ -138,22 +162,32 @@ def run_bench(args: Namespace) -> int:
     uniques = store.uniques(run_id)
     uid_of = [uid for _, uid, _ in store.texts(run_id)]
     initial = store.label_sets(run_id, len(uniques), 0)
-    x_init = embedder.embed([join_labels(texts[i], initial[uid_of[i]]) for i in
+    initial_per_text = [initial[uid] for uid in uid_of]
+    x_init = embed([join_labels(texts[i], initial[uid_of[i]]) for i in
                              range(len(texts))])
     k_init = est.estimate(x_init)
     _evaluate("initial labels ⊕ text", x_init, gold, k_true, k_init, rows)
     final = result.label_sets
-    x_final = embedder.embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
+    x_final = embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
     k_final = est.estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
     # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
-    embed = embedder.embed
+    for w in (0.25, 0.5, 1.0):
+        x = mix_vectors(base, final, embed, w)
+        _evaluate(f"refined labels, mix w={w}", x, gold, k_true, est.estimate(x), rows)
     for w in (0.5, 1.0):
-        _evaluate(f"refined labels, mix w={w}", mix_vectors(base, final, embed, w), gold,
-                  k_true, k_final, rows)
+        x = concat_labels(base, final, w)
+        _evaluate(f"refined labels, tf-idf concat w={w}", x, gold, k_true, est.estimate(x), rows)
+    x = concat_labels(base, initial_per_text, 0.5)
+    _evaluate("initial labels, tf-idf concat w=0.5", x, gold, k_true, est.estimate(x), rows)
     label_only = embed([" ".join(lab.replace("_", " ") for lab in s) or t
                         for t, s in zip(texts, final, strict=True)])
-    _evaluate("refined labels alone", label_only, gold, k_true, k_final, rows)
+    _evaluate("refined labels alone", label_only, gold, k_true, est.estimate(label_only), rows)
+    if getattr(args, "umap", False):
+        x = umap_5d(mix_vectors(base, final, embed, 0.5))
+        _evaluate("UMAP 5-d then K-means, mix w=0.5", x, gold, k_true, k_final, rows)
+        x = umap_5d(concat_labels(base, final, 0.5))
+        _evaluate("UMAP 5-d then K-means, concat w=0.5", x, gold, k_true, k_final, rows)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)

@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ablation: the initial prompt shows no neighbours",
     )
+    b.add_argument("--umap", action="store_true",
+                   help="also UMAP (5-d) then K-means, the LLM-free bar (needs umap-learn)")
     b.add_argument("--out", default="reports")
     b.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted bench run")
     b.set_defaults(fn=cmd_bench)

@@ -38,3 +38,37 @@ def mix_vectors(
         if labels:
             out[r] += weight * lv[[index[lab] for lab in labels]].mean(axis=0)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def label_key(label: str) -> str:
+    """Spelling-insensitive identity: "lost_card", "lostcard" and "lost_card_" are one label."""
+    return label.replace("_", "")
+
+
+def label_features(label_sets: Sequence[Sequence[str]]) -> np.ndarray:
+    """Which labels each text carries, tf-idf weighted, L2-normalised per row.
+
+    This uses a label's identity, not its wording: two texts are close here
+    exactly when they share pseudo-labels, which is what refinement produces. A
+    label most texts carry (a topic word like "card") weighs little; a label
+    shared by a handful of texts weighs a lot. Rows without labels are zero.
+    """
+    keys = sorted({label_key(lab) for labels in label_sets for lab in labels})
+    out = np.zeros((len(label_sets), len(keys)), dtype=np.float32)
+    if not keys:
+        return out
+    col = {k: i for i, k in enumerate(keys)}
+    for r, labels in enumerate(label_sets):
+        for lab in labels:
+            out[r, col[label_key(lab)]] = 1.0
+    df = out.sum(axis=0)
+    out *= np.log((1 + len(label_sets)) / (1 + df)) + 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def concat_labels(
+    text_vectors: np.ndarray, label_sets: Sequence[Sequence[str]], weight: float = 1.0
+) -> np.ndarray:
+    """[text vector, weight · label features]: Euclidean K-means then sees
+    |t_i - t_j|² + weight² · |l_i - l_j|², the text's meaning plus shared labels."""
+    return np.hstack([text_vectors.astype(np.float32), weight * label_features(label_sets)])

@@ -1,0 +1,48 @@
+"""`intentlocal bench` over fakes: gold labels only score, every row is measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intentlocal import api, cli
+from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+from intentlocal.pipeline.augment import concat_labels, label_features
+from tests.conftest import SUPPORT_TEXTS
+
+
+def test_label_features_weigh_shared_rare_labels_and_ignore_spelling() -> None:
+    sets = [["lost_card", "card"], ["lostcard", "card"], ["card"], []]
+    f = label_features(sets)
+    assert f.shape == (4, 2)  # "lost_card" and "lostcard" are one column
+    np.testing.assert_allclose(f[0], f[1])
+    assert f[0] @ f[1] == pytest.approx(1.0)
+    assert f[0] @ f[2] < 0.7  # sharing only the common label counts for less
+    assert not f[3].any()
+    x = concat_labels(np.eye(4, 3, dtype=np.float32), sets, 0.5)
+    assert x.shape == (4, 5)
+    np.testing.assert_allclose(np.linalg.norm(x[0, 3:]), 0.5, rtol=1e-5)
+
+
+def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = FakeGenerator()
+    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), gen))
+    data = tmp_path / "set" / "test.jsonl"
+    data.parent.mkdir()
+    gold = [t.split()[1] for t in SUPPORT_TEXTS]
+    data.write_text("".join(json.dumps({"text": t, "label": g}) + "\n"
+                            for t, g in zip(SUPPORT_TEXTS, gold, strict=True)))
+    out = tmp_path / "reports"
+    code = cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
+                     "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.json").read_text())
+    names = {r["pipeline"] for r in report["rows"]}
+    assert {"K-means on embeddings", "initial labels ⊕ text", "refined labels ⊕ text",
+            "refined labels, tf-idf concat w=0.5", "refined labels, mix w=0.5"} <= names
+    assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
+    assert report["llm"]["calls"] == len(gen.calls) > 0
+    assert (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text().startswith("## set:")
