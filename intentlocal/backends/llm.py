@@ -55,6 +55,7 @@ class LlamaCppGenerator:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"LLM file {self.path} does not exist")
+        self._check_magic()  # now, not at the first call: a bad file leaves no half-made run
         self.model_id = model_id or self.path.name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
@@ -68,16 +69,22 @@ class LlamaCppGenerator:
         self._prefix: list[int] = []
         self._lock = threading.Lock()
 
-    def _load(self) -> None:
-        if self._llm is not None:
-            return
-        with self.path.open("rb") as fh:
-            magic = fh.read(4)
+    def _check_magic(self) -> None:
+        try:
+            with self.path.open("rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            raise ModelError(f"cannot read the LLM file {self.path}: {exc.strerror}") from exc
         if magic != b"GGUF":
             raise ModelError(
                 f"{self.path} is not a GGUF file (it starts with {magic!r})",
                 hint="give a .gguf model file, e.g. one fetched with `intentlocal models fetch`",
             )
+
+    def _load(self) -> None:
+        if self._llm is not None:
+            return
+        self._check_magic()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
