@@ -101,6 +101,8 @@ class OnnxEmbedder:
         if self._session is not None:
             return
         import onnxruntime as ort
+
+        ort.disable_telemetry_events()  # belt and braces: ORT_DISABLE_TELEMETRY is set too
         from tokenizers import Tokenizer
 
         opts = ort.SessionOptions()

@@ -8,6 +8,8 @@ library was even imported.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,35 @@ def test_whole_run_with_sockets_refused(tmp_path: Path, minilm_dir, qwen_path) -
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LEAKED:\n" in out.stdout or out.stdout.rstrip().endswith("LEAKED:")
     assert (tmp_path / "run1_clusters.csv").is_file()
+    # onnxruntime's telemetry keeps a device id and an upload queue here when it is on
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_no_network_system_call_from_native_code(tmp_path: Path, minilm_dir, qwen_path) -> None:
+    """The Python guard cannot see native code (onnxruntime's telemetry resolves its
+    host with libc's getaddrinfo). strace sees every process and thread: the whole run
+    must not create a single internet socket."""
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(SUPPORT_TEXTS[:12]) + "\n")
+    trace = tmp_path / "strace.out"
+    probe = subprocess.run(["strace", "-f", "-o", str(tmp_path / "probe"), "true"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("strace cannot trace here (ptrace not permitted)")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(INTENTLOCAL_HOME=str(tmp_path / "home"), HOME=str(tmp_path))
+    out = subprocess.run(
+        ["strace", "-f", "-e", "trace=socket,connect,sendto,sendmsg", "-o", str(trace),
+         sys.executable, "-m", "intentlocal", "run", str(data), "--embedder", str(minilm_dir),
+         "--llm", str(qwen_path), "--k", "3", "--max-iterations", "1", "--neighbours", "4",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    calls = trace.read_text().splitlines()
+    internet = [c for c in calls if "AF_INET" in c or "sin_port" in c or "htons(53)" in c]
+    assert internet == [], internet[:5]
 
 
 def test_guard_really_refuses(tmp_path: Path) -> None:
