@@ -112,6 +112,9 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "k",
         "neighbours",
         "max_iterations",
+        "max_select",
+        "final",
+        "label_weight",
         "seed",
         "n_threads",
         "n_gpu_layers",
@@ -275,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--embedder", help="manifest name[:variant] or path to an ONNX folder")
     r.add_argument("--neighbours", type=int)
     r.add_argument("--max-iterations", type=int, dest="max_iterations")
+    r.add_argument("--max-select", type=int, dest="max_select",
+                   help="most labels one refinement call may add (0 = any)")
+    r.add_argument("--final", choices=("text", "concat", "mix"),
+                   help="what K-means clusters: text with its labels embedded (the paper), "
+                   "text vector beside its label identities, or text vector mixed with label vectors")
+    r.add_argument("--label-weight", type=float, dest="label_weight",
+                   help="weight of the labels for --final concat / mix")
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")

@@ -15,6 +15,8 @@ from typing import Any
 from intentlocal import paths
 from intentlocal.errors import ConfigError
 
+FINAL_CHOICES = ("text", "concat", "mix")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +40,13 @@ class Settings:
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True
     """Show the neighbours in the initial-label prompt (False: the ablation without)."""
+    final: str = "text"
+    """What K-means clusters. "text": each text embedded with its labels, "text (l1, l2)"
+    (the paper's). "concat": the text's own vector beside which labels it carries
+    (tf-idf over the run's labels, weighted by label_weight). "mix": the text's vector
+    plus label_weight times the mean vector of its labels."""
+    label_weight: float = 0.5
+    """Weight of the labels against the text for final = concat or mix."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0
@@ -64,6 +73,11 @@ class Settings:
         for name in ("neighbours", "max_candidates", "neighbour_chars", "n_ctx", "kmeans_init"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.final not in FINAL_CHOICES:
+            choices = ", ".join(FINAL_CHOICES)
+            raise ConfigError(f"final must be one of {choices}, got {self.final!r}")
+        if self.label_weight < 0:
+            raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.max_iterations < 0:
             raise ConfigError(f"max_iterations must be 0 or more, got {self.max_iterations}")
         return self

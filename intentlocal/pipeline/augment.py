@@ -45,24 +45,41 @@ def label_key(label: str) -> str:
     return label.replace("_", "")
 
 
-def label_features(label_sets: Sequence[Sequence[str]]) -> np.ndarray:
+def label_features(
+    label_sets: Sequence[Sequence[str]], max_cells: int = 25_000_000, dims: int = 256
+) -> np.ndarray:
     """Which labels each text carries, tf-idf weighted, L2-normalised per row.
 
     This uses a label's identity, not its wording: two texts are close here
     exactly when they share pseudo-labels, which is what refinement produces. A
     label most texts carry (a topic word like "card") weighs little; a label
     shared by a handful of texts weighs a lot. Rows without labels are zero.
+    Built sparse; when texts x labels would exceed ``max_cells`` dense cells
+    (100 MB) it is reduced to ``dims`` columns by truncated SVD (LSA), which
+    keeps the dot products that K-means sees, approximately.
     """
+    from scipy import sparse
+
     keys = sorted({label_key(lab) for labels in label_sets for lab in labels})
-    out = np.zeros((len(label_sets), len(keys)), dtype=np.float32)
     if not keys:
-        return out
+        return np.zeros((len(label_sets), 0), dtype=np.float32)
     col = {k: i for i, k in enumerate(keys)}
+    rows, cols = [], []
     for r, labels in enumerate(label_sets):
-        for lab in labels:
-            out[r, col[label_key(lab)]] = 1.0
-    df = out.sum(axis=0)
-    out *= np.log((1 + len(label_sets)) / (1 + df)) + 1.0
+        for c in sorted({col[label_key(lab)] for lab in labels}):
+            rows.append(r)
+            cols.append(c)
+    m = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(label_sets), len(keys))
+    )
+    df = np.asarray(m.sum(axis=0)).ravel()
+    m = m @ sparse.diags((np.log((1 + len(label_sets)) / (1 + df)) + 1.0).astype(np.float32))
+    if m.shape[0] * m.shape[1] > max_cells and m.shape[1] > dims:
+        from sklearn.decomposition import TruncatedSVD
+
+        out = TruncatedSVD(dims, random_state=0).fit_transform(m).astype(np.float32)
+    else:
+        out = m.toarray().astype(np.float32)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 

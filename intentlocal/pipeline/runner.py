@@ -29,7 +29,7 @@ from intentlocal.backends.base import Embedder, Generator
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar, selection_grammar
-from intentlocal.pipeline.augment import join_labels
+from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
 from intentlocal.pipeline.autok import MapEquationK
 from intentlocal.pipeline.cluster import KMeansClusterer, name_clusters
 from intentlocal.pipeline.labels import (
@@ -196,7 +196,19 @@ class Runner:
             if added == 0:
                 converged = True
                 break
-        if s.max_iterations == 0 or not converged:
+        if s.final == "concat":
+            base = self._embed(uniques, "embed-final")  # cached since the first stage
+            vectors = concat_labels(base, label_sets, s.label_weight)
+        elif s.final == "mix":
+            base = self._embed(uniques, "embed-final")
+            vectors = self._timed(
+                run_id,
+                "embed-final",
+                lambda: mix_vectors(
+                    base, label_sets, lambda b: self._embed(b, "embed-final"), s.label_weight
+                ),
+            )
+        elif s.max_iterations == 0 or not converged:
             vectors = self._timed(
                 run_id,
                 "embed-final",

@@ -46,3 +46,13 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
     assert (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text().startswith("## set:")
+
+
+def test_label_features_reduce_when_large() -> None:
+    rng = np.random.default_rng(0)
+    sets = [[f"l{rng.integers(600)}", f"m{rng.integers(600)}"] for _ in range(400)]
+    exact = label_features(sets)
+    reduced = label_features(sets, max_cells=10_000, dims=64)
+    assert exact.shape == (400, 1200) or exact.shape[1] > 64
+    assert reduced.shape == (400, 64)
+    np.testing.assert_allclose(np.linalg.norm(reduced, axis=1), 1.0, rtol=1e-4)

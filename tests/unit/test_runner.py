@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from intentlocal.api import IntentClusterer, execute_run, start_run
@@ -134,3 +135,18 @@ def test_broken_backend_output_is_a_clear_error() -> None:
     gen = FakeGenerator(lambda msgs, g: "Not A Label!")
     with pytest.raises(ModelError, match="broke the label grammar"):
         IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="2").fit(SUPPORT_TEXTS)
+
+
+@pytest.mark.parametrize("final", ["concat", "mix"])
+def test_other_final_representations(final: str) -> None:
+    from intentlocal.pipeline.augment import label_features
+
+    m = _fit(k="4", neighbours=3, max_iterations=2, final=final, label_weight=0.5)
+    assert len(set(m.labels_)) == 4
+    dim = FakeEmbedder().dim
+    if final == "concat":
+        assert m.result_.vectors.shape[1] == dim + label_features(m.label_sets_).shape[1]
+    else:
+        assert m.result_.vectors.shape[1] == dim
+    text_only = _fit(k="4", neighbours=3, max_iterations=2)
+    assert not np.allclose(m.result_.vectors[:, :dim], text_only.result_.vectors)
