@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most labels one refinement call may add (0 = any)")
     r.add_argument("--final", choices=("text", "concat", "mix"),
                    help="what K-means clusters: text with its labels embedded (the paper), "
-                   "text vector beside its label identities, or text vector mixed with label vectors")
+                   "text vector beside its label identities, or text vector mixed with its "
+                   "label vectors")
     r.add_argument("--label-weight", type=float, dest="label_weight",
                    help="weight of the labels for --final concat / mix")
     r.add_argument("--seed", type=int)
