@@ -41,8 +41,11 @@ def mix_vectors(
 
 
 def label_key(label: str) -> str:
-    """Spelling-insensitive identity: "lost_card", "lostcard" and "lost_card_" are one label."""
-    return label.replace("_", "")
+    """Spelling-insensitive identity: "exchange_rates", "exchange_rate" and
+    "exchangerate" are one label (a small model writes all three for one intent)."""
+    words = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+             for w in label.split("_")]
+    return "".join(words)
 
 
 def label_features(

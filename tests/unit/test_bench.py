@@ -10,12 +10,14 @@ import pytest
 
 from intentlocal import api, cli
 from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
-from intentlocal.pipeline.augment import concat_labels, label_features
+from intentlocal.pipeline.augment import concat_labels, label_features, label_key
 from tests.conftest import SUPPORT_TEXTS
 
 
 def test_label_features_weigh_shared_rare_labels_and_ignore_spelling() -> None:
-    sets = [["lost_card", "card"], ["lostcard", "card"], ["card"], []]
+    sets = [["lost_card", "card"], ["lostcard", "cards"], ["card"], []]
+    assert label_key("exchange_rates") == label_key("exchangerate") == "exchangerate"
+    assert label_key("access_pass") == "accesspass"
     f = label_features(sets)
     assert f.shape == (4, 2)  # "lost_card" and "lostcard" are one column
     np.testing.assert_allclose(f[0], f[1])
