@@ -582,11 +582,26 @@ class Store:
             self._resize(db, run_id)
 
     @staticmethod
-    def _resize(db: sqlite3.Connection, run_id: int) -> None:
+    def _resize(db: sqlite3.Connection, run_id: int, top: int = 3) -> None:
+        """Sizes and top labels follow a merge or a move (the name is the user's)."""
         db.execute(
             "UPDATE clusters SET size=(SELECT COUNT(*) FROM assignments a WHERE"
             " a.run_id=clusters.run_id AND a.cluster_id=clusters.cluster_id) WHERE run_id=?",
             (run_id,))
+        counts: dict[int, list[tuple[str, int]]] = {}
+        for r in db.execute(
+            "SELECT a.cluster_id, l.label, COUNT(DISTINCT a.idx) n FROM assignments a"
+            " JOIN texts t ON t.run_id=a.run_id AND t.idx=a.idx"
+            " JOIN labels l ON l.run_id=a.run_id AND l.uid=t.uid"
+            " WHERE a.run_id=? GROUP BY a.cluster_id, l.label", (run_id,)
+        ):
+            counts.setdefault(r[0], []).append((r[1], r[2]))
+        for cid, pairs in counts.items():
+            ranked = sorted(pairs, key=lambda p: (-p[1], p[0]))[:top]
+            db.execute(
+                "UPDATE clusters SET top_labels_json=? WHERE run_id=? AND cluster_id=?",
+                (json.dumps([[lab, n] for lab, n in ranked]), run_id, cid),
+            )
 
     def rename_cluster(self, run_id: int, cluster_id: int, name: str) -> None:
         with self.tx() as db:
