@@ -1,0 +1,78 @@
+"""Where a finished run's time went, from its run store: per stage, the LLM's
+share, calls made and skipped, tokens and throughput per iteration.
+
+    python scripts/profile_run.py RUN_ID [--store PATH] [--report FILE]
+
+Everything is read from what the run recorded (stage wall times, and per call:
+prompt tokens, tokens served from the KV cache, completion tokens, seconds),
+so it profiles any run, killed and resumed or not, without re-running it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+
+def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
+    stages = db.execute("SELECT stage, seconds FROM stages WHERE run_id=? ORDER BY rowid",
+                        (run_id,)).fetchall()
+    total = sum(s for _, s in stages)
+    n = db.execute("SELECT COUNT(*) FROM uniques WHERE run_id=?", (run_id,)).fetchone()[0]
+    per_it = db.execute(
+        "SELECT iteration, COUNT(*), SUM(called), SUM(CASE WHEN called=0 AND candidates_json='[]'"
+        " THEN 1 ELSE 0 END), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens),"
+        " SUM(seconds) FROM steps WHERE run_id=? GROUP BY iteration", (run_id,)).fetchall()
+    llm_s = sum(r[7] or 0 for r in per_it)
+    calls = sum(r[2] or 0 for r in per_it)
+    out = [
+        f"run {run_id}: {n} distinct texts; stage wall time {total:.0f} s; "
+        f"inside llama.cpp calls {llm_s:.0f} s ({100 * llm_s / max(total, 1e-9):.1f} %); "
+        f"everything else {total - llm_s:.0f} s ({100 * (total - llm_s) / max(total, 1e-9):.1f} %)",
+        f"LLM calls {calls} ({calls / max(n, 1):.2f} per text)",
+        "",
+        "| stage | seconds | share |",
+        "|---|---|---|",
+        *[f"| {st} | {s:.1f} | {100 * s / max(total, 1e-9):.1f} % |" for st, s in stages],
+        "",
+        "| iteration | texts | calls | skipped: no candidate | skipped: same question | "
+        "new prompt tok / call | cached tok / call | completion tok / call | s / call | "
+        "new prompt tok/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for it, texts, called, no_cand, pt, ct, comp, secs in per_it:
+        called = called or 0
+        same = texts - called - no_cand
+        c = max(called, 1)
+        new = (pt or 0) - (ct or 0)
+        out.append(f"| {it} | {texts} | {called} | {no_cand} | {same} | {new / c:.0f} | "
+                   f"{(ct or 0) / c:.0f} | {(comp or 0) / c:.1f} | {(secs or 0) / c:.2f} | "
+                   f"{new / max(secs or 0, 1e-9):.0f} |")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_id", type=int)
+    ap.add_argument("--store", help="the run store (default: the configured one)")
+    ap.add_argument("--report")
+    a = ap.parse_args()
+    if a.store:
+        path = Path(a.store)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from intentlocal import paths
+
+        path = paths.store_path()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    lines = profile(db, a.run_id)
+    print("\n".join(lines))
+    if a.report:
+        Path(a.report).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
