@@ -172,22 +172,27 @@ def run_bench(args: Namespace) -> int:
     k_final = est.estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
     # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
-    for w in (0.25, 0.5, 1.0):
-        x = mix_vectors(base, final, embed, w)
-        _evaluate(f"refined labels, mix w={w}", x, gold, k_true, est.estimate(x), rows)
-    for w in (0.5, 1.0):
-        x = concat_labels(base, final, w)
-        _evaluate(f"refined labels, tf-idf concat w={w}", x, gold, k_true, est.estimate(x), rows)
-    x = concat_labels(base, initial_per_text, 0.5)
-    _evaluate("initial labels, tf-idf concat w=0.5", x, gold, k_true, est.estimate(x), rows)
-    label_only = embed([" ".join(lab.replace("_", " ") for lab in s) or t
-                        for t, s in zip(texts, final, strict=True)])
-    _evaluate("refined labels alone", label_only, gold, k_true, est.estimate(label_only), rows)
+    variants: list[tuple[str, Any]] = [
+        *[(f"initial labels, mix w={w}", lambda w=w: mix_vectors(base, initial_per_text, embed, w))
+          for w in (0.1, 0.25)],
+        *[(f"refined labels, mix w={w}", lambda w=w: mix_vectors(base, final, embed, w))
+          for w in (0.1, 0.25, 0.5, 1.0)],
+        *[(f"refined labels, tf-idf concat w={w}", lambda w=w: concat_labels(base, final, w))
+          for w in (0.25, 0.5)],
+        ("initial labels, tf-idf concat w=0.25",
+         lambda: concat_labels(base, initial_per_text, 0.25)),
+        ("refined labels alone", lambda: embed([" ".join(lab.replace("_", " ") for lab in s) or t
+                                                for t, s in zip(texts, final, strict=True)])),
+    ]
     if getattr(args, "umap", False):
-        x = umap_5d(mix_vectors(base, final, embed, 0.5))
-        _evaluate("UMAP 5-d then K-means, mix w=0.5", x, gold, k_true, k_final, rows)
-        x = umap_5d(concat_labels(base, final, 0.5))
-        _evaluate("UMAP 5-d then K-means, concat w=0.5", x, gold, k_true, k_final, rows)
+        variants += [
+            (f"UMAP 5-d then K-means, refined mix w={w}",
+             lambda w=w: umap_5d(mix_vectors(base, final, embed, w))) for w in (0.1, 0.25)
+        ]
+        variants.append(("UMAP 5-d then K-means, refined ⊕ text", lambda: umap_5d(x_final)))
+    for vname, make in variants:
+        x = make()
+        _evaluate(vname, x, gold, k_true, est.estimate(x), rows)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)
