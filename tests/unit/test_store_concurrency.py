@@ -63,3 +63,38 @@ def test_corrupt_store_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the run store"):
         Store(path)
+
+
+def test_reader_while_a_run_writes(tmp_path: Path, isolated_home: Path) -> None:
+    """The TUI's case: one process writes a run, another keeps reading it."""
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(SUPPORT_TEXTS * 3) + "\n")
+    env = {**os.environ, "INTENTLOCAL_HOME": str(isolated_home)}
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_CLI, "run", str(data), "--k", "4",
+                             "--neighbours", "3", "--max-iterations", "2",
+                             "--out", str(tmp_path / "o")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reads = 0
+    seen_steps: list[int] = []
+    while proc.poll() is None:
+        try:
+            store = Store(timeout=5)
+        except StoreError:
+            continue  # the writer is creating the schema
+        runs = store.runs()
+        if runs:
+            run_id = runs[0].id
+            n = len(store.uniques(run_id))
+            if n:
+                store.history(run_id, 0)
+                seen_steps.append(len(store.steps(run_id, 0)))
+            store.clusters(run_id)
+            reads += 1
+        store.db.close()
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err[-1500:]
+    assert reads > 5
+    assert seen_steps == sorted(seen_steps)  # the reader saw the run grow, never shrink
+    store = Store()
+    assert store.integrity_ok()
+    assert store.runs()[0].status == "finished"
