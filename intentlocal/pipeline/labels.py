@@ -19,6 +19,7 @@ from intentlocal import paths
 from intentlocal.backends.base import Generation, Generator, Message
 from intentlocal.errors import ConfigError, ModelError
 from intentlocal.grammars import label_grammar, parse_label, parse_selection, selection_grammar
+from intentlocal.pipeline.augment import label_key
 
 
 @dataclass(frozen=True)
@@ -79,21 +80,34 @@ def gather_candidates(
     """Labels of the neighbours that the text lacks, most shared first, with a source.
 
     The source is the nearest neighbour carrying the label, so the history can
-    say where each label came from.
+    say where each label came from. Spelling variants ("exchange_rates",
+    "exchangerate") count as one label: one is offered, in its most used
+    spelling, and never when the text already has a variant of it; a small
+    model writes such variants all the time, and offering them would cost a
+    call to learn nothing.
     """
-    have = set(own)
+    have = {label_key(lab) for lab in own}
     counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
     source: dict[str, int] = {}
     order: dict[str, int] = {}
     for rank, j in enumerate(neighbours):
+        for key in {label_key(lab) for lab in label_sets[j]} - have:
+            counts[key] += 1
         for lab in label_sets[j]:
-            if lab in have:
+            key = label_key(lab)
+            if key in have:
                 continue
-            counts[lab] += 1
+            spellings.setdefault(key, Counter())[lab] += 1
             source.setdefault(lab, int(j))
-            order.setdefault(lab, rank * 100 + len(order))
-    ranked = sorted(counts, key=lambda lab: (-counts[lab], order[lab]))
-    return [(lab, source[lab]) for lab in ranked[:limit]]
+            order.setdefault(key, rank * 100 + len(order))
+    ranked = sorted(counts, key=lambda k: (-counts[k], order[k]))
+    out = []
+    for key in ranked[:limit]:
+        spelled = spellings[key]
+        best = sorted(spelled, key=lambda lab: (-spelled[lab], lab))[0]
+        out.append((best, source[best]))
+    return out
 
 
 def select_labels(

@@ -150,3 +150,15 @@ def test_other_final_representations(final: str) -> None:
         assert m.result_.vectors.shape[1] == dim
     text_only = _fit(k="4", neighbours=3, max_iterations=2)
     assert not np.allclose(m.result_.vectors[:, :dim], text_only.result_.vectors)
+
+
+def test_candidates_merge_spelling_variants() -> None:
+    from intentlocal.pipeline.labels import gather_candidates
+
+    sets = [["exchange_rate"], ["exchange_rates"], ["exchangerate", "card_fee"],
+            ["exchange_rates"], ["card_fees"], ["top_up"]]
+    # the text already has a variant: none of the variants is offered
+    assert gather_candidates(["exchange_rate"], [1, 2, 3, 4], sets, 12) == [("card_fee", 2)]
+    # otherwise one, in its most used spelling, from the nearest neighbour spelling it so
+    got = gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12)
+    assert got == [("exchange_rates", 1), ("card_fee", 2)]
