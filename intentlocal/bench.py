@@ -176,17 +176,13 @@ def run_bench(args: Namespace) -> int:
         ("initial labels, mix w=0.1", lambda: mix_vectors(base, initial_per_text, embed, 0.1)),
         *[(f"refined labels, mix w={w}", lambda w=w: mix_vectors(base, final, embed, w))
           for w in (0.1, 0.25, 0.5)],
-        *[(f"refined labels, tf-idf concat w={w}", lambda w=w: concat_labels(base, final, w))
-          for w in (0.25, 0.5)],
+        ("refined labels, tf-idf concat w=0.25", lambda: concat_labels(base, final, 0.25)),
         ("refined labels alone", lambda: embed([" ".join(lab.replace("_", " ") for lab in s) or t
                                                 for t, s in zip(texts, final, strict=True)])),
     ]
     if getattr(args, "umap", False):
-        variants += [
-            (f"UMAP 5-d then K-means, refined mix w={w}",
-             lambda w=w: umap_5d(mix_vectors(base, final, embed, w))) for w in (0.1, 0.25)
-        ]
-        variants.append(("UMAP 5-d then K-means, refined ⊕ text", lambda: umap_5d(x_final)))
+        variants.append(("UMAP 5-d then K-means, refined mix w=0.1",
+                         lambda: umap_5d(mix_vectors(base, final, embed, 0.1))))
     for vname, make in variants:
         x = make()
         _evaluate(vname, x, gold, k_true, est.estimate(x), rows)
