@@ -97,13 +97,15 @@ def keyword_responder(messages: Sequence[Message], grammar: Grammar) -> str:
     words = content_words(target)
     if grammar.name == "label":
         return "_".join(words[:2]) or "other"
-    n = int(re.match(r"select(\d+)", grammar.name).group(1))  # type: ignore[union-attr]
+    m = re.match(r"select(\d+)(?:max(\d+))?", grammar.name)
+    n = int(m.group(1))  # type: ignore[union-attr]
+    most = int(m.group(2)) if m and m.group(2) else n  # type: ignore[union-attr]
     chosen = []
     for line in prompt.splitlines():
         m = re.match(r"\s*(\d+)[.)]\s*(\S+)", line)
         if m and int(m.group(1)) <= n and set(m.group(2).split("_")) & set(words[:2]):
             chosen.append(int(m.group(1)))
-    return ",".join(str(i) for i in sorted(set(chosen))) or "none"
+    return ",".join(str(i) for i in sorted(set(chosen))[:most]) or "none"
 
 
 class FakeGenerator:
