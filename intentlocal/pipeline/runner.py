@@ -175,6 +175,7 @@ class Runner:
         )
         m = s.neighbours
         vectors = self._timed(run_id, "embed", lambda: self._embed(uniques, "embed"))
+        text_vectors = vectors  # the texts alone: what final = concat / mix builds on
         neighbours = self._timed(run_id, "neighbours", lambda: nearest_neighbours(vectors, m))
         self._timed(run_id, "initial", lambda: self._initial(run_id, uniques, neighbours))
         iterations, converged = 0, False
@@ -197,15 +198,16 @@ class Runner:
                 converged = True
                 break
         if s.final == "concat":
-            base = self._embed(uniques, "embed-final")  # cached since the first stage
-            vectors = concat_labels(base, label_sets, s.label_weight)
+            vectors = concat_labels(text_vectors, label_sets, s.label_weight)
         elif s.final == "mix":
-            base = self._embed(uniques, "embed-final")
             vectors = self._timed(
                 run_id,
                 "embed-final",
                 lambda: mix_vectors(
-                    base, label_sets, lambda b: self._embed(b, "embed-final"), s.label_weight
+                    text_vectors,
+                    label_sets,
+                    lambda b: self._embed(b, "embed-final"),
+                    s.label_weight,
                 ),
             )
         elif s.max_iterations == 0 or not converged:
