@@ -74,3 +74,28 @@ def test_bounded_selection_grammar_holds_the_model_to_two(qwen) -> None:
     g = selection_grammar(4, 2)
     out = _ask(qwen, "Candidates:\n1. a\n2. b\n3. c\n4. d\nChoose all four: answer 1,2,3,4.", g)
     assert len(parse_selection(out.text, 4, 2)) <= 2
+
+
+def test_lazy_grammar_greedy_gives_the_full_grammar_chain_answer(qwen_path) -> None:
+    """The fast path checks the best tokens one by one; the answer must be the one
+    llama-cpp-python's sampler chain (grammar over the whole vocabulary) gives."""
+    from intentlocal.backends.base import Grammar
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    fast = LlamaCppGenerator(qwen_path, n_ctx=1024, fast_grammar=True)
+    chain = LlamaCppGenerator(qwen_path, n_ctx=1024, fast_grammar=False)
+    # The last grammar allows only text the model would never rank in its top
+    # tokens, so the whole-vocabulary fallback is exercised too.
+    odd = Grammar("odd", 'root ::= "zq" [x-z] "_" ("qq" | "vw")')
+    cases = [
+        ("Name the intent: 'my card never arrived'", label_grammar()),
+        ("Name the intent: 'why was I charged twice for a transfer?'", label_grammar()),
+        ("Candidates:\n1. card_arrival\n2. pin_change\n3. card_delivery\nWhich fit "
+         "'where is my card'?", selection_grammar(3, 2)),
+        ("Say hello.", odd),
+    ]
+    for user, grammar in cases:
+        a, b = _ask(fast, user, grammar), _ask(chain, user, grammar)
+        assert a.text == b.text, (user, a.text, b.text)
+        assert a.completion_tokens == b.completion_tokens
+    assert a.text.startswith("zq")
