@@ -44,6 +44,9 @@ class Settings:
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True
     """Show the neighbours in the initial-label prompt (False: the ablation without)."""
+    prompt_neighbours: int = 10
+    """How many of the m neighbours, nearest first, the initial-label prompt shows. They
+    are most of its tokens, and the initial labels most of a run's time."""
     final: str = "mix"
     """What K-means clusters. "text": each text embedded with its labels, "text (l1, l2)"
     (the paper's). "concat": the text's own vector beside which labels it carries
@@ -82,6 +85,8 @@ class Settings:
             raise ConfigError(f"final must be one of {choices}, got {self.final!r}")
         if self.label_weight < 0:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
+        if self.prompt_neighbours < 0:
+            raise ConfigError(f"prompt_neighbours must be 0 or more, got {self.prompt_neighbours}")
         if self.max_iterations < 0:
             raise ConfigError(f"max_iterations must be 0 or more, got {self.max_iterations}")
         return self

@@ -236,7 +236,7 @@ class Runner:
                 self.generator,
                 self.initial_prompt,
                 text,
-                [uniques[j] for j in nb] if s.initial_neighbours else [],
+                [uniques[j] for j in nb[: s.prompt_neighbours]] if s.initial_neighbours else [],
                 s.neighbour_chars,
             )
             self.store.record_step(
