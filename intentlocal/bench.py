@@ -97,6 +97,7 @@ def run_bench(args: Namespace) -> int:
     from intentlocal.ingest import Corpus
     from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
     from intentlocal.pipeline.autok import MapEquationK
+    from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.store import Store
 
     started = time.monotonic()
@@ -125,12 +126,7 @@ def run_bench(args: Namespace) -> int:
     def embed(batch: list[str]) -> np.ndarray:
         """Through the run store's cache: the run re-uses these vectors and a
         resumed bench re-embeds nothing."""
-        cached = store.cached_embeddings(embedder.model_id, batch)
-        missing = sorted({t for i, t in enumerate(batch) if i not in cached})
-        if missing:
-            store.cache_embeddings(embedder.model_id, missing, embedder.embed(missing))
-            cached = store.cached_embeddings(embedder.model_id, batch)
-        return np.vstack([cached[i] for i in range(len(batch))]).astype(np.float32)
+        return embed_cached(store, embedder, batch)
 
     t0 = time.monotonic()
     base = embed(texts)

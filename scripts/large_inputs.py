@@ -11,7 +11,9 @@ sample of texts (RSS sampled as calls accumulate), and K-means on all vectors.
     python scripts/large_inputs.py --n 100000 [--embedder minilm-l6-int8] \
         [--llm-sample 200] [--report reports/large_inputs.md]
 
-Peak RSS is the process's ru_maxrss after each stage (it only grows).
+Peak RSS is the process's ru_maxrss after each stage (it only grows). Vectors
+go through a run store in the work folder, so a killed run resumes its
+embedding; the embed row then times only what was left.
 """
 
 from __future__ import annotations
@@ -74,8 +76,10 @@ def main() -> int:
     from intentlocal.backends.registry import load_embedder, load_llm
     from intentlocal.ingest import read_corpus
     from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.labels import load_prompt, write_initial_label
     from intentlocal.pipeline.neighbours import nearest_neighbours
+    from intentlocal.store import Store
 
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -100,7 +104,13 @@ def main() -> int:
 
     t = time.monotonic()
     embedder = load_embedder(a.embedder)
-    vectors = embedder.embed(texts)
+    store = Store(work / "store.sqlite3")  # a killed run resumes its embedding here
+
+    def on_batch(done: int, total: int) -> None:
+        if done % 5120 < 256 or done == total:
+            print(f"  embedded {done}/{total} ({time.monotonic() - t:.0f} s)", flush=True)
+
+    vectors = embed_cached(store, embedder, texts, batch=256, on_batch=on_batch)
     stage(f"embed ({embedder.model_id})", t)
 
     t = time.monotonic()

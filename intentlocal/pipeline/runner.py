@@ -32,6 +32,7 @@ from intentlocal.grammars import label_grammar, selection_grammar
 from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
 from intentlocal.pipeline.autok import MapEquationK
 from intentlocal.pipeline.cluster import KMeansClusterer, name_clusters
+from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
     load_prompt,
@@ -130,22 +131,13 @@ class Runner:
 
     def _embed(self, texts: Sequence[str], stage: str) -> np.ndarray:
         """Embeds through the store's cache: a resumed run does not embed twice."""
-        model_id = self.embedder.model_id
-        cached = self.store.cached_embeddings(model_id, texts)
-        missing = [i for i in range(len(texts)) if i not in cached]
-        self.progress(ProgressEvent(stage, len(cached), len(texts), "embedding"))
-        batch = 256
-        for start in range(0, len(missing), batch):
-            self._check_cancel()
-            idx = missing[start : start + batch]
-            vecs = self.embedder.embed([texts[i] for i in idx])
-            self.store.cache_embeddings(model_id, [texts[i] for i in idx], vecs)
-            for i, v in zip(idx, vecs, strict=True):
-                cached[i] = v
-            self.progress(ProgressEvent(stage, len(cached), len(texts), "embedding"))
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack([cached[i] for i in range(len(texts))]).astype(np.float32)
+
+        def on_batch(done: int, total: int) -> None:
+            self.progress(ProgressEvent(stage, done, total, "embedding"))
+            if done < total:
+                self._check_cancel()
+
+        return embed_cached(self.store, self.embedder, texts, on_batch=on_batch)
 
     def _timed(self, run_id: int, stage: str, fn: Callable[[], Any], **detail: Any) -> Any:
         started = time.monotonic()
