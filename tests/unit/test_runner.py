@@ -162,3 +162,16 @@ def test_candidates_merge_spelling_variants() -> None:
     # otherwise one, in its most used spelling, from the nearest neighbour spelling it so
     got = gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12)
     assert got == [("exchange_rates", 1), ("card_fee", 2)]
+
+
+@pytest.mark.parametrize("shown", [0, 2, 5])
+def test_initial_prompt_shows_prompt_neighbours_nearest_first(shown: int) -> None:
+    gen = FakeGenerator()
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=5,
+                        prompt_neighbours=shown, max_iterations=0).fit(SUPPORT_TEXTS)
+    user = [msgs[-1].content for msgs, g in gen.calls if g.name == "label"]
+    listed = [line for line in user[0].splitlines() if line.startswith("- ")]
+    nearest = [SUPPORT_TEXTS[j] for j in m.label_history_[0][0]["neighbours"][:shown]]
+    assert listed == ([f"- {t}" for t in nearest] if shown else ["- (none)"])
+    # the history still keeps all m neighbours: refinement offers their labels
+    assert len(m.label_history_[0][0]["neighbours"]) == 5

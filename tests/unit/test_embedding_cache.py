@@ -1,0 +1,47 @@
+"""embed_cached: each distinct text embedded once per embedder, resumable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intentlocal.backends.fakes import FakeEmbedder
+from intentlocal.pipeline.embedding import embed_cached
+from intentlocal.store import Store
+
+
+class CountingEmbedder(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def embed(self, texts):
+        self.seen.extend(texts)
+        return super().embed(texts)
+
+
+def test_order_duplicates_and_cache(tmp_path) -> None:
+    store, emb = Store(tmp_path / "s.sqlite3"), CountingEmbedder()
+    texts = ["a card", "a pin", "a card", "top up"]
+    v = embed_cached(store, emb, texts, batch=2)
+    assert v.shape[0] == 4 and np.allclose(v[0], v[2])
+    assert sorted(emb.seen) == ["a card", "a pin", "top up"]  # the repeat embedded once
+    again = embed_cached(store, emb, ["top up", "new text", "a pin"])
+    assert emb.seen[3:] == ["new text"]
+    assert np.allclose(again[0], v[3]) and np.allclose(again[2], v[1])
+
+
+def test_interrupted_embedding_keeps_finished_batches(tmp_path) -> None:
+    store, emb = Store(tmp_path / "s.sqlite3"), CountingEmbedder()
+    texts = [f"text {i}" for i in range(10)]
+
+    def stop_at_six(done: int, total: int) -> None:
+        if done >= 6 and done < total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_cached(store, emb, texts, batch=3, on_batch=stop_at_six)
+    assert len(emb.seen) == 6
+    full = embed_cached(store, emb, texts, batch=3)
+    assert emb.seen[6:] == texts[6:]  # only what was left
+    assert np.allclose(full, FakeEmbedder().embed(texts))
