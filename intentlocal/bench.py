@@ -103,8 +103,8 @@ def run_bench(args: Namespace) -> int:
     started = time.monotonic()
     texts, gold = load_labelled(args.dataset, args.sample, args.seed)
     k_true = len(set(gold))
-    overrides = {k: getattr(args, k) for k in ("llm", "embedder", "neighbours", "max_iterations")
-                 if getattr(args, k, None) is not None}
+    knobs = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations")
+    overrides = {k: getattr(args, k) for k in knobs if getattr(args, k, None) is not None}
     overrides.update(k=str(k_true), seed=args.seed)
     if args.no_initial_neighbours:
         overrides["initial_neighbours"] = False

@@ -111,6 +111,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "embedder",
         "k",
         "neighbours",
+        "prompt_neighbours",
         "max_iterations",
         "max_select",
         "final",
@@ -277,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--llm", help="manifest name or path to a .gguf")
     r.add_argument("--embedder", help="manifest name[:variant] or path to an ONNX folder")
     r.add_argument("--neighbours", type=int)
+    r.add_argument("--prompt-neighbours", type=int, dest="prompt_neighbours",
+                   help="neighbours shown in the initial-label prompt (nearest first)")
     r.add_argument("--max-iterations", type=int, dest="max_iterations")
     r.add_argument("--max-select", type=int, dest="max_select",
                    help="most labels one refinement call may add (0 = any)")
@@ -335,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--llm")
     b.add_argument("--embedder")
     b.add_argument("--neighbours", type=int)
+    b.add_argument("--prompt-neighbours", type=int, dest="prompt_neighbours")
     b.add_argument("--max-iterations", type=int, dest="max_iterations")
     b.add_argument("--no-llm", action="store_true", help="LLM-free baselines only")
     b.add_argument(
