@@ -44,9 +44,11 @@ class Settings:
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True
     """Show the neighbours in the initial-label prompt (False: the ablation without)."""
-    prompt_neighbours: int = 10
+    prompt_neighbours: int = 5
     """How many of the m neighbours, nearest first, the initial-label prompt shows. They
-    are most of its tokens, and the initial labels most of a run's time."""
+    are most of its tokens, and the initial labels most of a run's time: 5 instead of 10
+    made initial calls 1.65x faster (reports/speed_levers.md) and kept banking77's ACC / NMI
+    (reports/bench_banking77_3080_s0_fast.md)."""
     final: str = "mix"
     """What K-means clusters. "text": each text embedded with its labels, "text (l1, l2)"
     (the paper's). "concat": the text's own vector beside which labels it carries
