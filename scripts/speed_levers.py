@@ -63,15 +63,13 @@ CONFIGS = [
 
 
 def load_vectors(texts: list[str], embedder_ref: str, workdir: Path) -> np.ndarray:
+    """Through a run store in the work folder, as the runner embeds: a second
+    measurement does not embed again."""
     from intentlocal.backends.registry import load_embedder
+    from intentlocal.pipeline.embedding import embed_cached
+    from intentlocal.store import Store
 
-    embedder = load_embedder(embedder_ref)
-    cache = workdir / f"vectors_{embedder.model_id.replace('/', '_')}_{len(texts)}.npy"
-    if cache.is_file():
-        return np.load(cache)
-    vectors = embedder.embed(texts)
-    np.save(cache, vectors)
-    return vectors
+    return embed_cached(Store(workdir / "store.sqlite3"), load_embedder(embedder_ref), texts)
 
 
 def run_config(
@@ -95,13 +93,12 @@ def run_config(
         init_s.append(time.perf_counter() - t)
         outputs.append(label)
         new_tokens.append(g.prompt_tokens - g.cached_tokens)
-    for uid in targets:
+    for uid, own in zip(targets, list(outputs), strict=True):
         cands = (candidates or {}).get(uid) or []
         if not cands:
             continue
         t = time.perf_counter()
-        picked, _ = select_labels(gen, p_sel, texts[uid], [outputs[targets.index(uid)]],
-                                  cands, cfg.neighbour_chars, 2)
+        picked, _ = select_labels(gen, p_sel, texts[uid], [own], cands, cfg.neighbour_chars, 2)
         ref_s.append(time.perf_counter() - t)
         outputs.append(tuple(picked))
     return init_s, ref_s, outputs, new_tokens
