@@ -53,14 +53,25 @@ def load_labelled(path: str | Path, sample: int | None, seed: int) -> tuple[list
     return [t for t, _ in rows], [g for _, g in rows]
 
 
-def kmeans_scores(x: np.ndarray, gold: list[str], k: int) -> dict[str, Any]:
+def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) -> dict[str, Any]:
+    """K-means over the seeds; with ``select`` the product's default clusterer
+    (SelectClusterer, seeded the same way), and which candidate it kept."""
     from sklearn.cluster import KMeans
 
+    from intentlocal.pipeline.cluster import SelectClusterer
     from intentlocal.pipeline.metrics import scores
 
-    per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
-           for s in SEEDS]
     out: dict[str, Any] = {"k": k}
+    if select:
+        sel, per, chosen = SelectClusterer(), [], []
+        for s in SEEDS:
+            sel.set_seed(s)
+            per.append(scores(gold, sel.fit_predict(x, k)))
+            chosen.append(sel.chosen_)
+        out["chosen"] = sorted(set(chosen), key=chosen.index)
+    else:
+        per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
+               for s in SEEDS]
     for m in ("acc", "nmi", "ari"):
         vals = np.array([p[m] for p in per])
         out[m] = round(float(vals.mean()), 2)
@@ -69,9 +80,9 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int) -> dict[str, Any]:
 
 
 def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int,
-              rows: list[dict[str, Any]]) -> None:
+              rows: list[dict[str, Any]], select: bool = False) -> None:
     for kind, k in (("true K", k_true), ("auto K", k_est)):
-        r = kmeans_scores(x, gold, k)
+        r = kmeans_scores(x, gold, k, select)
         rows.append({"pipeline": name, "k_mode": kind, **r})
         print(f"  {name:<32} {kind:<7} K={k:<4} ACC {r['acc']:5.1f} ± {r['acc_sd']:.1f}  "
               f"NMI {r['nmi']:5.1f}  ARI {r['ari']:5.1f}", file=sys.stderr)
@@ -137,6 +148,7 @@ def run_bench(args: Namespace) -> int:
     report["auto_k_seconds"] = round(time.monotonic() - t0, 1)
     report["k_est_embeddings"] = k_base
     _evaluate("K-means on embeddings", base, gold, k_true, k_base, rows)
+    _evaluate("select clusterer on embeddings", base, gold, k_true, k_base, rows, select=True)
     if getattr(args, "umap", False):
         # The LLM-free bar of ../shared/benchmarks.md.
         _evaluate("UMAP 5-d then K-means, embeddings", umap_5d(base), gold, k_true, k_base, rows)
@@ -182,6 +194,10 @@ def run_bench(args: Namespace) -> int:
     for vname, make in variants:
         x = make()
         _evaluate(vname, x, gold, k_true, est.estimate(x), rows)
+    # The product's default: select clusterer on the refined mix (Settings.clusterer).
+    x = mix_vectors(base, final, embed, 0.1)
+    _evaluate("select clusterer, refined mix w=0.1", x, gold, k_true, est.estimate(x), rows,
+              select=True)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)
@@ -256,7 +272,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(
             f"| {row['pipeline']} | {row['k_mode']} = {row['k']} | {row['acc']:.1f} ± "
             f"{row['acc_sd']:.1f} | {row['nmi']:.1f} ± {row['nmi_sd']:.1f} | "
-            f"{row['ari']:.1f} ± {row['ari_sd']:.1f} |")
+            f"{row['ari']:.1f} ± {row['ari_sd']:.1f} |"
+            + (f" kept: {', '.join(row['chosen'])} |" if row.get("chosen") else ""))
     if "llm" in r:
         llm = r["llm"]
         lines += [

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from intentlocal.config import CLUSTERER_CHOICES
 from intentlocal.errors import IntentLocalError
 
 
@@ -115,6 +116,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_iterations",
         "max_select",
         "final",
+        "clusterer",
         "label_weight",
         "seed",
         "n_threads",
@@ -284,11 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-select", type=int, dest="max_select",
                    help="most labels one refinement call may add (0 = any)")
     r.add_argument("--final", choices=("text", "concat", "mix"),
-                   help="what K-means clusters: text with its labels embedded (the paper), "
+                   help="what is clustered: text with its labels embedded (the paper), "
                    "text vector beside its label identities, or text vector mixed with its "
                    "label vectors")
     r.add_argument("--label-weight", type=float, dest="label_weight",
                    help="weight of the labels for --final concat / mix")
+    r.add_argument("--clusterer", choices=CLUSTERER_CHOICES,
+                   help="what makes the K clusters: select (default: K-means, spectral and "
+                   "average linkage tried, the best kept by silhouette and modularity) or "
+                   "one of them")
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")

@@ -16,6 +16,7 @@ from intentlocal import paths
 from intentlocal.errors import ConfigError
 
 FINAL_CHOICES = ("text", "concat", "mix")
+CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class Settings:
     plus label_weight times the mean vector of its labels."""
     label_weight: float = 0.1
     """Weight of the labels against the text for final = concat or mix."""
+    clusterer: str = "select"
+    """What makes the K clusters. "select": K-means, K-means in the spectral embedding of
+    the 15- and 25-nearest-neighbour graphs, and average-linkage agglomeration all run, and
+    the partition with the best cosine silhouette is kept (reports/clusterers.md: no one
+    of them wins on all four benchmarks, the silhouette picks well on each). "kmeans" is
+    the paper's choice; "spectral" and "average-linkage" force one candidate."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0
@@ -85,6 +92,9 @@ class Settings:
         if self.final not in FINAL_CHOICES:
             choices = ", ".join(FINAL_CHOICES)
             raise ConfigError(f"final must be one of {choices}, got {self.final!r}")
+        if self.clusterer not in CLUSTERER_CHOICES:
+            choices = ", ".join(CLUSTERER_CHOICES)
+            raise ConfigError(f"clusterer must be one of {choices}, got {self.clusterer!r}")
         if self.label_weight < 0:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.prompt_neighbours < 0:
@@ -148,5 +158,17 @@ def load_settings(
     return Settings(**values).validate()
 
 
+# Settings added after runs were first stored, and what a run stored before them did:
+# resuming such a run must keep doing that, not pick up the newer default.
+_BEFORE_FIELD: dict[str, Any] = {
+    "prompt_neighbours": lambda d: d.get("neighbours", 10),  # the prompt showed all m
+    "clusterer": lambda d: "kmeans",
+}
+
+
 def settings_from_dict(d: dict[str, Any]) -> Settings:
-    return Settings(**_coerce_all({k: v for k, v in d.items() if k in _FIELDS}, "stored run"))
+    values = {k: v for k, v in d.items() if k in _FIELDS}
+    for name, before in _BEFORE_FIELD.items():
+        if name not in values:
+            values[name] = before(d)
+    return Settings(**_coerce_all(values, "stored run"))

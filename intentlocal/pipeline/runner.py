@@ -31,7 +31,7 @@ from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar, selection_grammar
 from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
 from intentlocal.pipeline.autok import MapEquationK
-from intentlocal.pipeline.cluster import KMeansClusterer, name_clusters
+from intentlocal.pipeline.cluster import make_clusterer, name_clusters
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
@@ -112,7 +112,9 @@ class Runner:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
-        self.clusterer = clusterer or KMeansClusterer(settings.kmeans_init, settings.seed)
+        self.clusterer = clusterer or make_clusterer(
+            settings.clusterer, settings.kmeans_init, settings.seed
+        )
         self.k_estimator = k_estimator or MapEquationK(
             n_neighbors=settings.neighbours, random_state=settings.seed
         )
@@ -363,7 +365,11 @@ class Runner:
         self.store.save_clusters(run_id, clusters, assignment)
         self.store.save_coords(run_id, map_2d(vectors, self.settings.seed))
         self.store.set_stage(
-            run_id, "cluster", "done", time.monotonic() - started, {"k": k, "estimated": estimated}
+            run_id, "cluster", "done", time.monotonic() - started,
+            {"k": k, "estimated": estimated,
+             # what SelectClusterer tried and kept: the user can see why these clusters
+             "clusterer": getattr(self.clusterer, "chosen_", "") or self.settings.clusterer,
+             "scores": getattr(self.clusterer, "scores_", {})},
         )
         self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
         self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))

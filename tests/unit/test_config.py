@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from intentlocal.config import Settings, load_settings
+from intentlocal.config import Settings, load_settings, settings_from_dict
 from intentlocal.errors import ConfigError
 
 
@@ -36,3 +36,19 @@ def test_bad_settings_file(tmp_path: Path, text: str, match: str) -> None:
 def test_bad_env_names_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="INTENTLOCAL_NEIGHBOURS"):
         load_settings(tmp_path / "x.toml", env={"INTENTLOCAL_NEIGHBOURS": "ten"})
+
+
+def test_a_run_stored_before_a_setting_existed_keeps_what_it_did() -> None:
+    """Resuming an old run must not switch it to a newer default: runs stored before
+    `clusterer` used K-means, before `prompt_neighbours` showed all m neighbours."""
+    old = Settings().to_dict()
+    del old["clusterer"], old["prompt_neighbours"]
+    old["neighbours"] = 8
+    s = settings_from_dict(old)
+    assert s.clusterer == "kmeans" and s.prompt_neighbours == 8
+    assert settings_from_dict(Settings().to_dict()) == Settings()
+
+
+def test_unknown_clusterer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="clusterer must be one of"):
+        load_settings(tmp_path / "none.toml", env={}, overrides={"clusterer": "dbscan"})

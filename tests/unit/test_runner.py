@@ -175,3 +175,12 @@ def test_initial_prompt_shows_prompt_neighbours_nearest_first(shown: int) -> Non
     assert listed == ([f"- {t}" for t in nearest] if shown else ["- (none)"])
     # the history still keeps all m neighbours: refinement offers their labels
     assert len(m.label_history_[0][0]["neighbours"]) == 5
+
+
+def test_the_run_records_which_clusterer_it_kept() -> None:
+    m = _fit(k="4", neighbours=3)
+    detail = m.store_.stages(m.run_id_)["cluster"]["detail"]
+    assert detail["clusterer"] in {"kmeans", "spectral-15", "spectral-25", "average-linkage"}
+    assert set(detail["scores"]) >= {"kmeans", "spectral-15"}
+    km = _fit(k="4", neighbours=3, clusterer="kmeans")
+    assert km.store_.stages(km.run_id_)["cluster"]["detail"]["clusterer"] == "kmeans"

@@ -1,0 +1,164 @@
+"""The final clusterers: each one's failure mode, and the selection between them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from intentlocal.errors import RunError
+from intentlocal.pipeline.cluster import (
+    AverageLinkage,
+    KMeansClusterer,
+    SelectClusterer,
+    SpectralKMeans,
+    make_clusterer,
+)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _skewed(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One intent with 400 texts, six with 8: the shape of mtop_intent. The big
+    one is wide (its texts vary), the small ones tight and far apart."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    centres = _unit(rng.normal(size=(7, d))) * 4.0
+    sizes = [400] + [8] * 6
+    spread = [0.5] + [0.1] * 6
+    x = np.vstack([c + s * rng.normal(size=(n, d)) for c, n, s in zip(centres, sizes, spread,
+                                                                      strict=True)])
+    gold = np.repeat(np.arange(7), sizes)
+    return _unit(x), gold
+
+
+def _moons() -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved half-moons lifted onto the unit sphere (cosine geometry): curved
+    groups that round K-means clusters cut across and a kNN graph follows."""
+    from sklearn.datasets import make_moons
+
+    m, gold = make_moons(300, noise=0.05, random_state=0)
+    return _unit(np.c_[m, np.full(len(m), 4.0)]), gold
+
+
+def _blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Ten equal, well separated intents: every candidate should find them."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(10, 32))) * 4.0
+    x = np.vstack([c + 0.3 * rng.normal(size=(40, 32)) for c in centres])
+    return _unit(x), np.repeat(np.arange(10), 40)
+
+
+def test_spectral_follows_curved_groups_where_kmeans_cuts_across() -> None:
+    x, gold = _moons()
+    spectral = SpectralKMeans(n_neighbors=10).fit_predict(x, 2)
+    kmeans = KMeansClusterer().fit_predict(x, 2)
+    assert adjusted_rand_score(gold, spectral) > 0.95
+    assert adjusted_rand_score(gold, kmeans) < 0.6
+
+
+def test_average_linkage_keeps_a_large_intent_whole() -> None:
+    x, gold = _skewed()
+    avg = AverageLinkage().fit_predict(x, 7)
+    kmeans = KMeansClusterer().fit_predict(x, 7)
+    assert adjusted_rand_score(gold, avg) > 0.95
+    # K-means spends clusters on splitting the big one and merges small ones
+    assert adjusted_rand_score(gold, kmeans) < adjusted_rand_score(gold, avg) - 0.2
+
+
+def test_average_linkage_refuses_inputs_over_its_memory_limit() -> None:
+    x, _ = _skewed()
+    with pytest.raises(RunError, match="n² memory"):
+        AverageLinkage(max_n=100).fit_predict(x, 7)
+
+
+@pytest.mark.parametrize("maker", [_skewed, _blobs])
+def test_select_keeps_a_right_partition(maker) -> None:
+    x, gold = maker()
+    k = len(set(gold.tolist()))
+    sel = SelectClusterer()
+    pred = sel.fit_predict(x, k)
+    assert set(sel.scores_) == {"kmeans", "spectral-15", "spectral-25", "average-linkage"}
+    best_ari = max(adjusted_rand_score(gold, c.fit_predict(x, k))
+                   for c in sel.candidates.values())
+    assert adjusted_rand_score(gold, pred) >= best_ari - 0.05
+    assert adjusted_rand_score(gold, pred) > 0.9
+
+
+def test_select_picks_average_linkage_on_a_skewed_set() -> None:
+    """A large diffuse intent: modularity alone would split it, the silhouette not."""
+    x, _ = _skewed()
+    sel = SelectClusterer()
+    sel.fit_predict(x, 7)
+    assert sel.chosen_ == "average-linkage", sel.scores_
+    assert sel.choose("modularity") != "average-linkage"  # why modularity is not alone
+
+
+def test_tie_break_goes_to_modularity_within_the_tie() -> None:
+    sel = SelectClusterer()
+    sel.silhouettes_ = {"kmeans": 0.320, "spectral-15": 0.315, "average-linkage": 0.10}
+    sel.modularities_ = {"kmeans": 0.87, "spectral-15": 0.90, "average-linkage": 0.95}
+    assert sel.choose("tie-break") == "spectral-15"
+    assert sel.choose("silhouette") == "kmeans"
+    assert sel.choose("modularity") == "average-linkage"
+    sel.silhouettes_["spectral-15"] = 0.29  # outside the tie: the silhouette decides
+    assert sel.choose("tie-break") == "kmeans"
+
+
+def test_select_prefers_round_clusters_a_known_limit() -> None:
+    """The silhouette rewards convex clusters: on two moons it keeps K-means although
+    spectral is right. Intents in an embedding space are not moons (reports/clusterers.md);
+    this pins the limit down so that a change of criterion is noticed."""
+    x, _ = _moons()
+    sel = SelectClusterer()
+    sel.fit_predict(x, 2)
+    assert sel.silhouettes_["kmeans"] > sel.silhouettes_["spectral-15"]
+
+
+def test_select_skips_a_candidate_that_cannot_run() -> None:
+    x, _ = _skewed()
+    sel = SelectClusterer()
+    sel.candidates["average-linkage"] = AverageLinkage(max_n=10)
+    sel.fit_predict(x, 7)
+    assert "average-linkage" not in sel.scores_ and sel.chosen_ in sel.scores_
+
+
+def test_select_is_deterministic_and_seeded() -> None:
+    x, _ = _skewed(1)
+    a = SelectClusterer(random_state=3).fit_predict(x, 7)
+    b = SelectClusterer(random_state=3).fit_predict(x, 7)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (2, 5), (3, 2), (5, 4)])
+def test_tiny_inputs_give_at_most_k_clusters(n: int, k: int) -> None:
+    x = _unit(np.random.default_rng(0).normal(size=(n, 8)))
+    for c in (SelectClusterer(), SpectralKMeans(), AverageLinkage()):
+        pred = c.fit_predict(x, k)
+        assert len(pred) == n and len(set(pred.tolist())) <= min(n, k)
+
+
+def test_identical_rows_make_one_cluster() -> None:
+    x = np.ones((6, 4)) / 2.0
+    assert set(SelectClusterer().fit_predict(x, 3).tolist()) == {0}
+
+
+def test_make_clusterer_names_and_unknown() -> None:
+    assert isinstance(make_clusterer("select", 10, 0), SelectClusterer)
+    assert isinstance(make_clusterer("kmeans", 10, 0), KMeansClusterer)
+    assert isinstance(make_clusterer("spectral", 10, 0), SpectralKMeans)
+    assert isinstance(make_clusterer("average-linkage", 10, 0), AverageLinkage)
+    with pytest.raises(RunError, match="unknown clusterer"):
+        make_clusterer("dbscan", 10, 0)
+
+
+def test_over_the_size_limits_select_falls_back_to_kmeans() -> None:
+    x, _ = _blobs()
+    sel = SelectClusterer()
+    for c in sel.candidates.values():
+        if hasattr(c, "max_n"):
+            c.max_n = 100
+    sel.fit_predict(x, 10)
+    assert list(sel.scores_) == ["kmeans"] and sel.chosen_ == "kmeans"
