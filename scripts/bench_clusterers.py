@@ -124,7 +124,7 @@ def main() -> int:
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
                       f"NMI {row['nmi']:5.1f}  ARI {row['ari']:5.1f}  {row.get('chosen', '')}",
                       file=sys.stderr)
-    report = {"command": "python scripts/" + " ".join(shlex.quote(a) for a in sys.argv),
+    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
               "embedder": embedder.model_id, "seeds": seeds, "auto_k": args.auto_k,
               "machine": platform.machine(),
               "results": results}

@@ -74,8 +74,9 @@ def main() -> int:
     a = ap.parse_args()
 
     from intentlocal.backends.registry import load_embedder, load_llm
+    from intentlocal.config import Settings
     from intentlocal.ingest import read_corpus
-    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.cluster import KMeansClusterer, SelectClusterer
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.labels import load_prompt, write_initial_label
     from intentlocal.pipeline.neighbours import nearest_neighbours
@@ -124,7 +125,8 @@ def main() -> int:
     sample = rng.sample(range(len(texts)), min(a.llm_sample, len(texts)))
     rss_by_calls: list[tuple[int, float]] = []
     for i, uid in enumerate(sample, 1):
-        write_initial_label(gen, prompt, texts[uid], [texts[j] for j in nb[uid]], 160)
+        shown = nb[uid][: Settings().prompt_neighbours]  # as the run's initial prompt
+        write_initial_label(gen, prompt, texts[uid], [texts[j] for j in shown], 160)
         if i == 1 or i % 25 == 0:
             rss_by_calls.append((i, round(current_rss_mb())))
     stage(f"initial labels ({len(sample)} calls)", t)
@@ -132,6 +134,12 @@ def main() -> int:
     t = time.monotonic()
     KMeansClusterer().fit_predict(vectors, a.k)
     stage(f"K-means (K={a.k}, n_init=10)", t)
+
+    t = time.monotonic()
+    sel = SelectClusterer()
+    sel.fit_predict(vectors, a.k)
+    stage(f"select clusterer, the run's default (kept {sel.chosen_}; tried "
+          f"{', '.join(sel.scores_)})", t)
 
     lines = [
         f"# Large input: {len(texts)} synthetic texts",
