@@ -360,6 +360,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on_terminate() -> None:
+    """SIGTERM and SIGHUP (`kill`, a closed terminal, a laptop's session ending) end
+    the command the way Ctrl-C does: the run is marked interrupted, with its finished
+    work kept, instead of dying with its status left at "running"."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -369,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             and argv[0] not in ("run", "models", "runs", "export", "history", "bench")
         ):
             return cmd_tui(argv[0] if argv else None)
+        _stop_on_terminate()  # not for the TUI: Textual owns its signals
         args = build_parser().parse_args(argv)
         if not getattr(args, "fn", None):
             build_parser().print_help()

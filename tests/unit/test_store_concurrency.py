@@ -98,3 +98,45 @@ def test_reader_while_a_run_writes(tmp_path: Path, isolated_home: Path) -> None:
     store = Store()
     assert store.integrity_ok()
     assert store.runs()[0].status == "finished"
+
+
+def test_sigterm_marks_the_run_interrupted_and_it_resumes(tmp_path: Path,
+                                                         isolated_home: Path) -> None:
+    """`kill` (SIGTERM) ends a run like Ctrl-C: status interrupted, finished calls kept."""
+    import signal
+    import time
+
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(f"{t} {i}" for i in range(4) for t in SUPPORT_TEXTS) + "\n")
+    env = {**os.environ, "INTENTLOCAL_HOME": str(isolated_home)}
+    args = [sys.executable, "-c", FAKE_CLI.replace("0.01", "0.05"), "run", str(data),
+            "--k", "4", "--neighbours", "3", "--out", str(tmp_path / "o")]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    done = 0
+    while done < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            store = Store(timeout=5)
+            runs = store.runs()
+            done = len(store.steps(runs[0].id, 0)) if runs else 0
+            store.db.close()
+        except StoreError:
+            continue
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-1500:]
+    assert "resume with `intentlocal run --resume" in err
+    store = Store()
+    run = store.runs()[0]
+    assert run.status == "interrupted"
+    kept = len(store.steps(run.id, 0))
+    assert kept >= 3
+    store.db.close()
+    resumed = subprocess.run([sys.executable, "-c", FAKE_CLI, "run", "--resume", str(run.id),
+                              "--out", str(tmp_path / "o")], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    assert Store().runs()[0].status == "finished"
