@@ -31,10 +31,12 @@ def test_run_writes_csv_and_json(tmp_path: Path, fakes, capsys) -> None:
     doc = json.loads((out / "run1_clusters.json").read_text())
     assert len(doc["texts"]) == len(SUPPORT_TEXTS) and len(doc["clusters"]) == 4
     assert doc["settings"]["neighbours"] == 3
+    kept = doc["clustering"]["clusterer"]
+    assert doc["clustering"]["k"] == 4 and kept in doc["clustering"]["scores"]
     csv_text = (out / "run1_clusters.csv").read_text()
     assert csv_text.startswith("index,text,cluster_id,cluster_name,labels")
     printed = capsys.readouterr().out
-    assert "Clusters" in printed and "4 clusters (given)" in printed
+    assert "Clusters" in printed and f"4 clusters (given; by {kept})" in printed
 
 
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
