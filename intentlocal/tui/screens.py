@@ -321,7 +321,9 @@ class ProgressScreen(Screen):
             result = execute_run(store, self.run_id, embedder=embedder, generator=generator,
                                  progress=lambda ev: app.call_from_thread(self.show, ev),
                                  cancel=self.cancel_event)
-            app.call_from_thread(self.done, result.k, result.iterations)
+            kept = store.stages(self.run_id).get("cluster", {}).get("detail", {})
+            app.call_from_thread(self.done, result.k, result.iterations,
+                                 kept.get("clusterer", ""))
         except BaseException as exc:  # shown, never raised over the screen
             app.call_from_thread(self.fail, exc)
         finally:
@@ -350,10 +352,11 @@ class ProgressScreen(Screen):
             line.append(text[:100])
             self.query_one("#feed", RichLog).write(line)
 
-    def done(self, k: int, iterations: int) -> None:
+    def done(self, k: int, iterations: int, clusterer: str = "") -> None:
         self.finished = True
+        by = f" (by {clusterer})" if clusterer else ""
         self.query_one("#run-title", Static).update(
-            f"Run {self.run_id}: finished, {k} clusters after {iterations} iteration(s). "
+            f"Run {self.run_id}: finished, {k} clusters{by} after {iterations} iteration(s). "
             "Press enter for the results.")
         self.notify("Run finished", title=f"run {self.run_id}")
 
