@@ -2,7 +2,9 @@
 
 Gold labels are read for scoring only: the runner sees the texts alone. Every
 figure is K-means with n_init=10 over 5 seeds (mean ± sd), as in
-../shared/benchmarks.md, with the true K and with the estimated K.
+../shared/benchmarks.md, with the true K and with the estimated K; the "select
+clusterer" rows use the run's default clusterer (cluster.SelectClusterer) instead,
+seeded the same way.
 """
 
 from __future__ import annotations

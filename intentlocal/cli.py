@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("index", type=int, help="0-based position of the text in the input")
     h.set_defaults(fn=cmd_history)
 
-    b = sub.add_parser("bench", help="the method vs plain K-means on a labelled JSONL")
+    b = sub.add_parser("bench", help="the method vs plain K-means and the default clusterer "
+                       "on a labelled JSONL")
     b.add_argument("dataset")
     b.add_argument("--sample", type=int, help="class-stratified sample of N texts")
     b.add_argument("--seed", type=int, default=0)
