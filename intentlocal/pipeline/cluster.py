@@ -174,7 +174,7 @@ class SelectClusterer:
     graph_neighbors: int = 10
     sample: int = 5000
     candidates: dict = field(default_factory=dict)
-    scores_: dict[str, float] = field(default_factory=dict)
+    scores_: dict[str, dict[str, float]] = field(default_factory=dict)
     silhouettes_: dict[str, float] = field(default_factory=dict)
     modularities_: dict[str, float] = field(default_factory=dict)
     partitions_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -202,13 +202,20 @@ class SelectClusterer:
 
         from intentlocal.pipeline.autok import knn_graph
 
-        graph = knn_graph(x, self.graph_neighbors) if len(x) > 1 else None
         self.silhouettes_, self.modularities_, self.partitions_ = {}, {}, {}
         for name, clusterer in self.candidates.items():
             try:
-                labels = np.asarray(clusterer.fit_predict(x, k), dtype=np.int64)
+                self.partitions_[name] = np.asarray(clusterer.fit_predict(x, k), dtype=np.int64)
             except RunError:
                 continue
+        if not self.partitions_:
+            raise RunError("no clusterer could run on these vectors")
+        if len(self.partitions_) == 1:  # nothing to choose (large inputs): no graph to build
+            self.chosen_ = next(iter(self.partitions_))
+            self.scores_ = {self.chosen_: {}}
+            return self.partitions_[self.chosen_]
+        graph = knn_graph(x, self.graph_neighbors)
+        for name, labels in self.partitions_.items():
             n_labels = len(set(labels.tolist()))
             if n_labels < 2 or n_labels >= len(x):
                 sil, mod = -1.0, -1.0
@@ -219,9 +226,6 @@ class SelectClusterer:
                 mod = modularity(graph, labels)
             self.silhouettes_[name] = round(sil, 4)
             self.modularities_[name] = round(mod, 4)
-            self.partitions_[name] = labels
-        if not self.partitions_:
-            raise RunError("no clusterer could run on these vectors")
         self.chosen_ = self.choose(self.criterion)
         self.scores_ = {n: {"silhouette": self.silhouettes_[n], "modularity": m}
                         for n, m in self.modularities_.items()}
