@@ -186,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stats = store.call_stats(run_id)
     info = store.run(run_id)
     k_given = info.settings.get("k", "auto") != "auto"
-    kept = store.stages(run_id).get("cluster", {}).get("detail", {}).get("clusterer")
+    kept = store.clustering(run_id).get("clusterer")
     print(
         f"\n{info.k} clusters ({'given' if k_given else 'estimated'}"
         + (f"; by {kept}" if kept else "") + "), "

@@ -80,7 +80,7 @@ def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]
         "texts": rows,
         "settings": store.run(run_id).settings,
         # K, whether it was estimated, and which clusterer the selection kept and why
-        "clustering": store.stages(run_id).get("cluster", {}).get("detail", {}),
+        "clustering": store.clustering(run_id),
     }
     _atomic_write(json_path, json.dumps(doc, indent=1, ensure_ascii=False))
     return csv_path, json_path

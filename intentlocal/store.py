@@ -492,6 +492,11 @@ class Store:
             for r in self.db.execute("SELECT * FROM stages WHERE run_id=?", (run_id,))
         }
 
+    def clustering(self, run_id: int) -> dict[str, Any]:
+        """The cluster stage's record: K, whether it was estimated, the clusterer kept
+        and every candidate's scores ({} before the stage has run)."""
+        return self.stages(run_id).get("cluster", {}).get("detail", {})
+
     def call_stats(self, run_id: int) -> dict[str, Any]:
         r = self.db.execute(
             "SELECT COUNT(*) AS steps, SUM(called) AS calls, SUM(prompt_tokens) AS pt,"

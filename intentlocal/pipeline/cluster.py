@@ -1,13 +1,14 @@
 """Stage e and f: cluster the final vectors into K groups (K given or estimated); names.
 
 The default clusterer is ``SelectClusterer``: several clusterers at the same K, the
-partition with the highest modularity on the texts' nearest-neighbour graph kept.
+partition with the best silhouette kept, near-ties going to the highest modularity on
+the texts' nearest-neighbour graph.
 Why: no single clusterer wins on the four benchmarks (embeddings alone, true K,
 reports/clusterers.md): K-means in the spectral embedding of the kNN graph lifts
 banking77 / clinc150 from 77-79 to 86-88 ACC but drops mtop_intent from 43 to 35-37,
 where average linkage (which leaves the few large intents whole) reaches 71 and
-fails everywhere else (33-36). Modularity on the 10-NN graph told the good partition
-from the bad on each of the four sets.
+fails everywhere else (33-36). The two criteria together told the good partition from
+the bad on each of the four sets.
 
 Auto-K lives in autok.py (MapEquationK, the default). SilhouetteK below is kept
 as the measured baseline it replaced (scripts/bench_auto_k.py): on EmbeddingGemma
@@ -253,7 +254,9 @@ def make_clusterer(name: str, n_init: int, seed: int) -> Any:
         return SpectralKMeans(15, n_init, seed)
     if name == "average-linkage":
         return AverageLinkage()
-    raise RunError(f"unknown clusterer {name!r}; known: select, kmeans, spectral, average-linkage")
+    from intentlocal.config import CLUSTERER_CHOICES
+
+    raise RunError(f"unknown clusterer {name!r}; known: {', '.join(CLUSTERER_CHOICES)}")
 
 
 @dataclass

@@ -321,7 +321,7 @@ class ProgressScreen(Screen):
             result = execute_run(store, self.run_id, embedder=embedder, generator=generator,
                                  progress=lambda ev: app.call_from_thread(self.show, ev),
                                  cancel=self.cancel_event)
-            kept = store.stages(self.run_id).get("cluster", {}).get("detail", {})
+            kept = store.clustering(self.run_id)
             app.call_from_thread(self.done, result.k, result.iterations,
                                  kept.get("clusterer", ""))
         except BaseException as exc:  # shown, never raised over the screen
