@@ -13,7 +13,7 @@ sample of texts (RSS sampled as calls accumulate), and K-means on all vectors.
 
 Peak RSS is the process's ru_maxrss after each stage (it only grows). Vectors
 go through a run store in the work folder, so a killed run resumes its
-embedding; the embed row then times only what was left.
+embedding; the embed row then times only what was left, and says so.
 """
 
 from __future__ import annotations
@@ -107,12 +107,17 @@ def main() -> int:
     embedder = load_embedder(a.embedder)
     store = Store(work / "store.sqlite3")  # a killed run resumes its embedding here
 
+    already: list[int] = []  # texts the store had from an earlier, killed invocation
+
     def on_batch(done: int, total: int) -> None:
+        if not already:
+            already.append(done)
         if done % 5120 < 256 or done == total:
             print(f"  embedded {done}/{total} ({time.monotonic() - t:.0f} s)", flush=True)
 
     vectors = embed_cached(store, embedder, texts, batch=256, on_batch=on_batch)
-    stage(f"embed ({embedder.model_id})", t)
+    stage(f"embed ({embedder.model_id}; {len(texts) - already[0]} texts embedded now, "
+          f"{already[0]} from the store's cache)", t)
 
     t = time.monotonic()
     nb = nearest_neighbours(vectors, 10)
