@@ -95,7 +95,8 @@ def umap_5d(x: np.ndarray) -> np.ndarray:
     try:
         import umap
     except ImportError as exc:
-        raise InputError("--umap needs umap-learn: pip install -e '.[bench]'") from exc
+        raise InputError("--umap needs umap-learn (a dependency of intentlocal): "
+                         "reinstall with pip install -e .") from exc
     return umap.UMAP(n_components=5, metric="cosine", n_neighbors=15,
                      random_state=42).fit_transform(x)
 

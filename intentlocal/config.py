@@ -16,7 +16,7 @@ from intentlocal import paths
 from intentlocal.errors import ConfigError
 
 FINAL_CHOICES = ("text", "concat", "mix")
-CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage")
+CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage", "umap-hdbscan")
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,11 @@ class Settings:
     """Weight of the labels against the text for final = concat or mix."""
     clusterer: str = "select"
     """What makes the K clusters. "select": K-means, K-means in the spectral embedding of
-    the 15- and 25-nearest-neighbour graphs, and average-linkage agglomeration all run, and
-    the partition with the best cosine silhouette is kept, near-ties (0.02) going to the
-    highest modularity on the 10-NN graph (reports/clusterers.md: no one of them wins on
-    all four benchmarks, the selection picks well on each). "kmeans" is
-    the paper's choice; "spectral" and "average-linkage" force one candidate."""
+    the 15- and 25-nearest-neighbour graphs, average-linkage agglomeration and UMAP +
+    HDBSCAN brought to K all run, and the partition with the best cosine silhouette is
+    kept, near-ties (0.02) going to the highest modularity on the 10-NN graph
+    (reports/clusterers.md: no one of them wins on all four benchmarks). "kmeans" is the
+    paper's choice; "spectral", "average-linkage" and "umap-hdbscan" force one candidate."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0

@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from intentlocal.errors import RunError
 from intentlocal.pipeline.cluster import (
     AverageLinkage,
+    DensityClusterer,
     KMeansClusterer,
     SelectClusterer,
     SpectralKMeans,
@@ -80,7 +81,8 @@ def test_select_keeps_a_right_partition(maker) -> None:
     k = len(set(gold.tolist()))
     sel = SelectClusterer()
     pred = sel.fit_predict(x, k)
-    assert set(sel.scores_) == {"kmeans", "spectral-15", "spectral-25", "average-linkage"}
+    assert set(sel.scores_) == {"kmeans", "spectral-15", "spectral-25", "average-linkage",
+                                "umap-hdbscan"}
     best_ari = max(adjusted_rand_score(gold, c.fit_predict(x, k))
                    for c in sel.candidates.values())
     assert adjusted_rand_score(gold, pred) >= best_ari - 0.05
@@ -105,6 +107,17 @@ def test_tie_break_goes_to_modularity_within_the_tie() -> None:
     assert sel.choose("modularity") == "average-linkage"
     sel.silhouettes_["spectral-15"] = 0.29  # outside the tie: the silhouette decides
     assert sel.choose("tie-break") == "kmeans"
+
+
+def test_modularity_near_ties_keep_the_earlier_candidate() -> None:
+    """Banking77's seed 0 (reports/clusterers.json): umap-hdbscan ties spectral-15 on
+    both criteria and scores lower; a modularity lead under 0.005 is seed noise."""
+    sel = SelectClusterer()
+    sel.silhouettes_ = {"kmeans": 0.314, "spectral-15": 0.316, "umap-hdbscan": 0.329}
+    sel.modularities_ = {"kmeans": 0.874, "spectral-15": 0.902, "umap-hdbscan": 0.9035}
+    assert sel.choose("tie-break") == "spectral-15"
+    sel.modularities_["umap-hdbscan"] = 0.91  # a clear lead wins
+    assert sel.choose("tie-break") == "umap-hdbscan"
 
 
 def test_select_prefers_round_clusters_a_known_limit() -> None:
@@ -150,6 +163,7 @@ def test_make_clusterer_names_and_unknown() -> None:
     assert isinstance(make_clusterer("kmeans", 10, 0), KMeansClusterer)
     assert isinstance(make_clusterer("spectral", 10, 0), SpectralKMeans)
     assert isinstance(make_clusterer("average-linkage", 10, 0), AverageLinkage)
+    assert isinstance(make_clusterer("umap-hdbscan", 10, 0), DensityClusterer)
     with pytest.raises(RunError, match="unknown clusterer"):
         make_clusterer("dbscan", 10, 0)
 
@@ -162,3 +176,45 @@ def test_over_the_size_limits_select_falls_back_to_kmeans() -> None:
             c.max_n = 100
     sel.fit_predict(x, 10)
     assert list(sel.scores_) == ["kmeans"] and sel.chosen_ == "kmeans"
+
+
+def _uneven(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Eight intents of 20 to 300 texts with different spreads: the shape of
+    massive_intent, where K-means' equal-variance clusters split the wide ones."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(8, 32))) * 4.0
+    sizes = [300, 200, 120, 80, 60, 40, 30, 20]
+    spread = [0.9, 0.7, 0.5, 0.4, 0.3, 0.3, 0.2, 0.2]
+    x = np.vstack([c + s * rng.normal(size=(n, 32))
+                   for c, n, s in zip(centres, sizes, spread, strict=True)])
+    return _unit(x), np.repeat(np.arange(8), sizes)
+
+
+def test_density_finds_uneven_intents() -> None:
+    x, gold = _uneven()
+    d = DensityClusterer()
+    pred = d.fit_predict(x, 8)
+    assert len(set(pred.tolist())) == 8 and pred.min() == 0  # outliers joined a cluster
+    assert adjusted_rand_score(gold, pred) > 0.95
+
+
+def test_density_brings_its_groups_to_exactly_k() -> None:
+    """Too many groups merge whole (each intent stays inside one cluster); too few
+    split (each cluster stays inside one intent)."""
+    x, gold = _blobs()
+    d = DensityClusterer()
+    assert adjusted_rand_score(gold, d.fit_predict(x, 10)) > 0.95 and d.found_ == 10
+    fewer = d.fit_predict(x, 7)
+    assert len(set(fewer.tolist())) == 7
+    assert all(len(set(fewer[gold == g].tolist())) == 1 for g in range(10))
+    more = d.fit_predict(x, 13)
+    assert len(set(more.tolist())) == 13
+    assert all(len(set(gold[more == c].tolist())) == 1 for c in range(13))
+
+
+def test_density_is_seeded_and_refuses_large_inputs() -> None:
+    x, _ = _uneven(1)
+    assert np.array_equal(DensityClusterer(random_state=2).fit_predict(x, 8),
+                          DensityClusterer(random_state=2).fit_predict(x, 8))
+    with pytest.raises(RunError, match="limited to 100"):
+        DensityClusterer(max_n=100).fit_predict(x, 8)
