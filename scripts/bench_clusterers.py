@@ -139,7 +139,8 @@ def main() -> int:
         " ACC / NMI / ARI x 100. No gold labels in any selection: `select by silhouette` keeps,"
         " per seed, the candidate with the best cosine silhouette, `select by modularity` the"
         " highest modularity on the 10-NN graph, `select by tie-break` (the product's default)"
-        " the best silhouette with ties (within 0.02) going to modularity; `chosen` lists what"
+        " the best silhouette with ties (within 0.02) going to modularity, and modularity ties"
+        " (within 0.005) to the earlier candidate in the table's order; `chosen` lists what"
         " each kept.", "",
         "| set | input | clusterer | ACC | NMI | ARI | chosen |", "|---|---|---|---|---|---|---|",
     ]
