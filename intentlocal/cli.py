@@ -186,16 +186,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     stats = store.call_stats(run_id)
     info = store.run(run_id)
     k_given = info.settings.get("k", "auto") != "auto"
-    kept = store.clustering(run_id).get("clusterer")
-    print(
-        f"\n{info.k} clusters ({'given' if k_given else 'estimated'}"
-        + (f"; by {kept}" if kept else "") + "), "
-        f"{info.iterations} refinement iteration(s); "
+    print("\n" + summary_line(info.k, k_given, info.iterations, store.clustering(run_id), stats))
+    print(f"wrote {csv_path} and {json_path}")
+    return 0
+
+
+def summary_line(k: int, k_given: bool, iterations: int, clustering: dict,
+                 stats: dict) -> str:
+    """The run's last line: how K came about and which clusterer made the clusters, with
+    HDBSCAN's own group count when it differs from K (a second opinion on K)."""
+    kept = clustering.get("clusterer")
+    found = [s["groups_found"] for s in clustering.get("scores", {}).values()
+             if "groups_found" in s]
+    return (
+        f"{k} clusters ({'given' if k_given else 'estimated'}"
+        + (f"; by {kept}" if kept else "")
+        + (f"; HDBSCAN alone finds {found[0]}" if found and found[0] != k else "") + "), "
+        f"{iterations} refinement iteration(s); "
         f"{stats['calls']} LLM calls, {stats['prompt_tokens']} prompt + "
         f"{stats['completion_tokens']} completion tokens"
     )
-    print(f"wrote {csv_path} and {json_path}")
-    return 0
 
 
 def _print_clusters(table: list[dict[str, Any]]) -> None:

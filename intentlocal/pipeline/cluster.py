@@ -188,6 +188,7 @@ class DensityClusterer:
         return self._memo[key].copy()
 
     def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
+        self.found_ = 0  # HDBSCAN's own number of groups; 0 when it did not run
         if len(x) > self.max_n:
             raise RunError(f"umap-hdbscan is limited to {self.max_n} vectors, got {len(x)}")
         k = min(k, _n_distinct(x))
@@ -268,7 +269,8 @@ class SelectClusterer:
     lower; reports/clusterers.md).
     ``criterion="silhouette"`` and ``"modularity"`` use one criterion alone. Candidates
     that cannot run on an input (average linkage above its size limit) are skipped.
-    ``scores_``, ``chosen_`` and ``partitions_`` say what was tried and kept.
+    ``scores_``, ``chosen_`` and ``partitions_`` say what was tried and kept; ``scores_``
+    also holds how many dense groups HDBSCAN found by itself (``groups_found``).
     """
 
     n_init: int = 10
@@ -335,6 +337,9 @@ class SelectClusterer:
         self.chosen_ = self.choose(self.criterion)
         self.scores_ = {n: {"silhouette": self.silhouettes_[n], "modularity": m}
                         for n, m in self.modularities_.items()}
+        for name in self.scores_:  # HDBSCAN's own count: a second opinion on K for the user
+            if getattr(self.candidates[name], "found_", 0):
+                self.scores_[name]["groups_found"] = self.candidates[name].found_
         return self.partitions_[self.chosen_]
 
     def choose(self, criterion: str) -> str:

@@ -73,3 +73,14 @@ def test_models_list(capsys) -> None:
     assert cli.main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "qwen2.5-coder-0.5b" in out and "embeddinggemma-300m" in out
+
+
+def test_summary_line_names_the_clusterer_and_hdbscans_own_count() -> None:
+    stats = {"calls": 7, "prompt_tokens": 100, "completion_tokens": 20}
+    scores = {"kmeans": {"silhouette": 0.2, "modularity": 0.7},
+              "umap-hdbscan": {"silhouette": 0.3, "modularity": 0.8, "groups_found": 54}}
+    line = cli.summary_line(62, False, 1, {"clusterer": "umap-hdbscan", "scores": scores}, stats)
+    assert line.startswith("62 clusters (estimated; by umap-hdbscan; HDBSCAN alone finds 54), ")
+    assert "7 LLM calls" in line
+    same = cli.summary_line(54, True, 1, {"clusterer": "kmeans", "scores": scores}, stats)
+    assert same.startswith("54 clusters (given; by kmeans), ")  # no second opinion to give

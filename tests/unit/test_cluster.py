@@ -196,6 +196,10 @@ def test_density_finds_uneven_intents() -> None:
     pred = d.fit_predict(x, 8)
     assert len(set(pred.tolist())) == 8 and pred.min() == 0  # outliers joined a cluster
     assert adjusted_rand_score(gold, pred) > 0.95
+    sel = SelectClusterer()
+    sel.fit_predict(x, 5)  # the user's K differs from what HDBSCAN finds: both are reported
+    assert sel.scores_["umap-hdbscan"]["groups_found"] == 8
+    assert "groups_found" not in sel.scores_["kmeans"]
 
 
 def test_density_brings_its_groups_to_exactly_k() -> None:
