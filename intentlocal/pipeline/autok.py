@@ -82,8 +82,13 @@ def knn_indices(x: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
     return out
 
 
-def knn_graph(x: np.ndarray, k: int, exact_limit: int = 20_000):
-    """Symmetric 0/1 adjacency (CSR) of the union k-nearest-neighbour graph."""
+def knn_graph(x: np.ndarray, k: int, exact_limit: int = 20_000, symmetrise: str = "union"):
+    """Symmetric adjacency (CSR) of the k-nearest-neighbour graph.
+
+    ``symmetrise="union"``: 1 wherever either text lists the other (auto-K, modularity).
+    ``"mean"``: 1 where both list each other, 0.5 where one does (the spectral
+    clusterer's graph, which weighs mutual neighbours up).
+    """
     from scipy import sparse
 
     n = len(x)
@@ -95,6 +100,8 @@ def knn_graph(x: np.ndarray, k: int, exact_limit: int = 20_000):
         idx = knn_indices(x, k)
     rows = np.repeat(np.arange(n), idx.shape[1])
     a = sparse.csr_matrix((np.ones(idx.size), (rows, idx.ravel())), shape=(n, n))
+    if symmetrise == "mean":
+        return (0.5 * (a + a.T)).tocsr()
     return a.maximum(a.T).tocsr()
 
 

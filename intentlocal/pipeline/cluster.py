@@ -76,20 +76,13 @@ class SpectralKMeans:
     def embedding(self, x: np.ndarray, k: int) -> np.ndarray:
         from sklearn.manifold import spectral_embedding
 
-        from intentlocal.pipeline.autok import knn_indices
+        from intentlocal.pipeline.autok import knn_graph
 
         if len(x) > self.max_n:
             raise RunError(f"spectral clustering is limited to {self.max_n} vectors, got {len(x)}")
         key = _key(x, k)
         if key not in self._memo:
-            from scipy import sparse
-
-            n = len(x)
-            m = min(self.n_neighbors, n - 1)
-            idx = knn_indices(x, m)
-            rows = np.repeat(np.arange(n), idx.shape[1])
-            g = sparse.csr_matrix((np.ones(idx.size), (rows, idx.ravel())), shape=(n, n))
-            g = 0.5 * (g + g.T)  # 1 where both list each other, 0.5 where one does
+            g = knn_graph(x, min(self.n_neighbors, len(x) - 1), symmetrise="mean")
             e = spectral_embedding(g, n_components=k, random_state=0)
             self._memo.clear()  # one (x, k) at a time: a cache, not a store
             self._memo[key] = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)

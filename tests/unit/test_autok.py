@@ -150,3 +150,15 @@ def test_two_cliques_joined_by_one_edge() -> None:
     lab = graph_communities(a.tocsr(), "mapequation", seed=0)
     assert lab.max() + 1 == 2
     assert len(set(lab[:6])) == 1 and len(set(lab[6:])) == 1
+
+
+def test_knn_graph_union_or_mean_of_the_two_directions() -> None:
+    """Points on a line at 0, 1, 3 (as unit vectors by angle): with k=1, 0 and 1 list each
+    other, 3 lists 1 alone. The union weighs every edge 1; the mean weighs the one-way
+    edge 0.5 (the spectral clusterer's graph)."""
+    angles = np.array([0.0, 0.1, 0.3])
+    x = np.c_[np.cos(angles), np.sin(angles)].astype(np.float32)
+    union = knn_graph(x, 1).toarray()
+    mean = knn_graph(x, 1, symmetrise="mean").toarray()
+    assert union[0, 1] == union[1, 0] == 1 and union[1, 2] == union[2, 1] == 1
+    assert mean[0, 1] == 1 and mean[1, 2] == mean[2, 1] == 0.5 and mean[0, 2] == 0
