@@ -61,7 +61,7 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) 
     from sklearn.cluster import KMeans
 
     from intentlocal.pipeline.cluster import SelectClusterer
-    from intentlocal.pipeline.metrics import scores
+    from intentlocal.pipeline.metrics import scores, summarise
 
     out: dict[str, Any] = {"k": k}
     if select:
@@ -74,10 +74,7 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) 
     else:
         per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
                for s in SEEDS]
-    for m in ("acc", "nmi", "ari"):
-        vals = np.array([p[m] for p in per])
-        out[m] = round(float(vals.mean()), 2)
-        out[f"{m}_sd"] = round(float(vals.std()), 2)
+    out.update(summarise(per))
     return out
 
 

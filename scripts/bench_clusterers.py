@@ -45,7 +45,7 @@ def run_labels(store_path: str, run_id: int, texts: list[str]) -> list[list[str]
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions."""
     from intentlocal.pipeline.cluster import SelectClusterer
-    from intentlocal.pipeline.metrics import scores
+    from intentlocal.pipeline.metrics import scores, summarise
 
     sel = SelectClusterer()
     per: dict[str, list[dict]] = {}
@@ -63,10 +63,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[d
         crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_)}
     rows = []
     for name, vals in per.items():
-        row: dict = {"clusterer": name, "k": k}
-        for m in ("acc", "nmi", "ari"):
-            v = np.array([p[m] for p in vals])
-            row[m], row[f"{m}_sd"] = round(float(v.mean()), 2), round(float(v.std()), 2)
+        row: dict = {"clusterer": name, "k": k, **summarise(vals)}
         if name.startswith("select by "):
             c = name.removeprefix("select by ")
             row["chosen"] = sorted(set(chosen[c]), key=chosen[c].index)

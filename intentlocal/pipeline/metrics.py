@@ -28,3 +28,14 @@ def scores(gold: Sequence, pred: Sequence) -> dict[str, float]:
         "nmi": 100 * float(normalized_mutual_info_score(gold, pred)),
         "ari": 100 * float(adjusted_rand_score(gold, pred)),
     }
+
+
+def summarise(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Mean and standard deviation over seeds of each score, rounded as the reports show
+    them (``acc``, ``acc_sd``, ...); the bench and the clusterer script share it."""
+    out: dict[str, float] = {}
+    for m in ("acc", "nmi", "ari"):
+        vals = np.array([p[m] for p in per_seed])
+        out[m] = round(float(vals.mean()), 2)
+        out[f"{m}_sd"] = round(float(vals.std()), 2)
+    return out
