@@ -85,7 +85,7 @@ class SpectralKMeans:
             g = knn_graph(x, min(self.n_neighbors, len(x) - 1), symmetrise="mean")
             e = spectral_embedding(g, n_components=k, random_state=0)
             self._memo.clear()  # one (x, k) at a time: a cache, not a store
-            self._memo[key] = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+            self._memo[key] = _unit_rows(e)
         return self._memo[key]
 
     def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
@@ -187,7 +187,7 @@ class DensityClusterer:
         k = min(k, _n_distinct(x))
         if k <= 1 or len(x) < max(2 * self.min_cluster_size, self.n_neighbors + 2) + k:
             return KMeansClusterer(10, self.random_state).fit_predict(x, k)
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = _unit_rows(x)
         lab = self.groups(x)
         self.found_ = len(set(lab.tolist()) - {-1})
         if self.found_ == 0:
@@ -203,9 +203,9 @@ class DensityClusterer:
             i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
             lab[lab == ids[j]] = ids[i]
             lab = np.unique(lab, return_inverse=True)[1]
-        while lab.max() + 1 < k:
-            from sklearn.cluster import KMeans
+        from sklearn.cluster import KMeans
 
+        while lab.max() + 1 < k:
             ids, cents = _centroids(x, lab)
             spread = [float((1 - x[lab == c] @ cents[t]).sum()) for t, c in enumerate(ids)]
             members = np.where(lab == ids[int(np.argmax(spread))])[0]
@@ -216,12 +216,17 @@ class DensityClusterer:
         return lab.astype(np.int64)
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero): cosine becomes a dot product."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def _centroids(x: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ids (sorted) and their unit-length mean vectors."""
     ids, inv = np.unique(lab, return_inverse=True)
     sums = np.zeros((len(ids), x.shape[1]))
     np.add.at(sums, inv, x)
-    return ids, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return ids, _unit_rows(sums)
 
 
 def modularity(a: Any, labels: np.ndarray) -> float:
