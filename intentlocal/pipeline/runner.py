@@ -16,6 +16,7 @@ exactly where an uninterrupted one would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -144,7 +145,14 @@ class Runner:
     def _timed(self, run_id: int, stage: str, fn: Callable[[], Any], **detail: Any) -> Any:
         started = time.monotonic()
         self.store.set_stage(run_id, stage, "running")
-        out = fn()
+        try:
+            out = fn()
+        except BaseException:
+            # An interrupted stage keeps the time it spent, so that a run resumed in
+            # slices reports its real cost; the bookkeeping must not mask the cause.
+            with contextlib.suppress(Exception):
+                self.store.set_stage(run_id, stage, "running", time.monotonic() - started)
+            raise
         self.store.set_stage(run_id, stage, "done", time.monotonic() - started, detail)
         return out
 

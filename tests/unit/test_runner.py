@@ -123,6 +123,10 @@ def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
     with pytest.raises(Cancelled):
         execute_run(store, run_id, embedder=FakeEmbedder(), generator=first, cancel=cancel)
     assert store.run(run_id).status == "interrupted"
+    # the interrupted stage keeps the time it spent, so slices add up to the real cost
+    stages = store.stages(run_id)
+    cut = [d for d in stages.values() if d["status"] == "running"]
+    assert len(cut) == 1 and cut[0]["seconds"] > 0
     second = FakeGenerator()
     res = execute_run(store, run_id, embedder=FakeEmbedder(), generator=second)
     assert len(first.calls) + len(second.calls) == len(ref_gen.calls)
