@@ -48,9 +48,10 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
     assert "Traceback" not in err
 
 
-def test_unknown_model_gives_hint(tmp_path: Path, capsys) -> None:
+def test_unknown_model_gives_hint(tmp_path: Path, capsys, minilm_dir) -> None:
+    # the embedder is a fetched folder, so the test does not depend on models/ being filled
     assert cli.main(["run", str(_csv(tmp_path)), "--llm", "nope-7b", "--embedder",
-                     "minilm-l6-int8"]) == 2
+                     str(minilm_dir)]) == 2
     assert "unknown LLM 'nope-7b'" in capsys.readouterr().err
 
 
