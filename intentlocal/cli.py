@@ -6,10 +6,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intentlocal.config import CLUSTERER_CHOICES
 from intentlocal.errors import IntentLocalError
+
+if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs it
+    from intentlocal.store import Store
 
 
 class _Line:
@@ -185,24 +188,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_clusters(cluster_table(store, run_id))
     stats = store.call_stats(run_id)
     info = store.run(run_id)
-    k_given = info.settings.get("k", "auto") != "auto"
-    print("\n" + summary_line(info.k, k_given, info.iterations, store.clustering(run_id), stats))
+    print("\n" + summary_line(store, run_id, info.iterations, stats))
     print(f"wrote {csv_path} and {json_path}")
     return 0
 
 
-def summary_line(k: int, k_given: bool, iterations: int, clustering: dict,
-                 stats: dict) -> str:
-    """The run's last line: how K came about and which clusterer made the clusters, with
-    HDBSCAN's own group count when it differs from K (a second opinion on K)."""
-    kept = clustering.get("clusterer")
-    found = [s["groups_found"] for s in clustering.get("scores", {}).values()
-             if "groups_found" in s]
+def summary_line(store: Store, run_id: int, iterations: int, stats: dict) -> str:
+    """The run's last line: the clusters as results.describe_clusters tells them, and
+    what the LLM cost."""
+    from intentlocal.results import describe_clusters
+
     return (
-        f"{k} clusters ({'given' if k_given else 'estimated'}"
-        + (f"; by {kept}" if kept else "")
-        + (f"; HDBSCAN alone finds {found[0]}" if found and found[0] != k else "") + "), "
-        f"{iterations} refinement iteration(s); "
+        f"{describe_clusters(store, run_id)}, {iterations} refinement iteration(s); "
         f"{stats['calls']} LLM calls, {stats['prompt_tokens']} prompt + "
         f"{stats['completion_tokens']} completion tokens"
     )

@@ -97,3 +97,22 @@ def cluster_table(store: Store, run_id: int, examples: int = 3) -> list[dict[str
         seen = Counter(by.get(c["id"], []))
         out.append({**c, "examples": [t for t, _ in seen.most_common(examples)]})
     return out
+
+
+def describe_clusters(store: Store, run_id: int) -> str:
+    """How many clusters a finished run made, how K came about and which clusterer made
+    them, with HDBSCAN's own group count when it differs from K: a second opinion on K
+    that the user should see wherever the result is shown (CLI and TUI alike)."""
+    run = store.run(run_id)
+    clustering = store.clustering(run_id)
+    k = int(clustering.get("k", 0)) or len(store.clusters(run_id))
+    k_given = run.settings.get("k", "auto") != "auto"
+    kept = clustering.get("clusterer")
+    found = [s["groups_found"] for s in clustering.get("scores", {}).values()
+             if "groups_found" in s]
+    return (
+        f"{k} clusters ({'given' if k_given else 'estimated'}"
+        + (f"; by {kept}" if kept else "")
+        + (f"; HDBSCAN alone finds {found[0]}" if found and found[0] != k else "") + ")"
+    )
+

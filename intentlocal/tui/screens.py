@@ -30,6 +30,7 @@ from textual.widgets import (
 
 from intentlocal.api import pid_alive
 from intentlocal.errors import IntentLocalError
+from intentlocal.results import describe_clusters
 
 
 def _app(screen: Screen) -> Any:
@@ -321,9 +322,8 @@ class ProgressScreen(Screen):
             result = execute_run(store, self.run_id, embedder=embedder, generator=generator,
                                  progress=lambda ev: app.call_from_thread(self.show, ev),
                                  cancel=self.cancel_event)
-            kept = store.clustering(self.run_id)
-            app.call_from_thread(self.done, result.k, result.iterations,
-                                 kept.get("clusterer", ""))
+            app.call_from_thread(self.done, describe_clusters(store, self.run_id),
+                                 result.iterations)
         except BaseException as exc:  # shown, never raised over the screen
             app.call_from_thread(self.fail, exc)
         finally:
@@ -352,11 +352,10 @@ class ProgressScreen(Screen):
             line.append(text[:100])
             self.query_one("#feed", RichLog).write(line)
 
-    def done(self, k: int, iterations: int, clusterer: str = "") -> None:
+    def done(self, clusters: str, iterations: int) -> None:
         self.finished = True
-        by = f" (by {clusterer})" if clusterer else ""
         self.query_one("#run-title", Static).update(
-            f"Run {self.run_id}: finished, {k} clusters{by} after {iterations} iteration(s). "
+            f"Run {self.run_id}: finished, {clusters} after {iterations} iteration(s). "
             "Press enter for the results.")
         self.notify("Run finished", title=f"run {self.run_id}")
 

@@ -60,7 +60,7 @@ async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> 
         await _wait_finished(pilot, progress)
         assert progress.finished and progress.labels_written > 0
         title = str(progress.query_one("#run-title").render())
-        assert "4 clusters (by " in title  # which clusterer the selection kept
+        assert "4 clusters (given; by " in title  # which clusterer the selection kept
         await pilot.press("enter")
         await pilot.pause()
         results = app.screen

@@ -60,4 +60,15 @@ def test_new_run(snap_compare, tmp_path: Path, monkeypatch) -> None:
     # the path is part of the screen: use a fixed one
     fixed = Path("/tmp/intentlocal-snapshot-chats.csv")
     fixed.write_text(p.read_text())
-    assert snap_compare(IntentLocalApp(str(fixed), backends=_fakes), terminal_size=SIZE)
+    assert snap_compare(IntentLocalApp(str(fixed), backends=_fakes), terminal_size=SIZE,
+                        run_before=_steady_cursor)
+
+
+async def _steady_cursor(pilot) -> None:
+    """The focused input's cursor blinks on a timer: on a loaded machine the snapshot
+    caught it off and failed. A steady cursor makes the screen the same every time."""
+    from textual.widgets import Input
+
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()

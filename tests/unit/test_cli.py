@@ -77,11 +77,24 @@ def test_models_list(capsys) -> None:
 
 
 def test_summary_line_names_the_clusterer_and_hdbscans_own_count() -> None:
+    from intentlocal.api import start_run
+    from intentlocal.config import Settings
+    from intentlocal.ingest import Corpus
+    from intentlocal.store import Store
+
     stats = {"calls": 7, "prompt_tokens": 100, "completion_tokens": 20}
     scores = {"kmeans": {"silhouette": 0.2, "modularity": 0.7},
               "umap-hdbscan": {"silhouette": 0.3, "modularity": 0.8, "groups_found": 54}}
-    line = cli.summary_line(62, False, 1, {"clusterer": "umap-hdbscan", "scores": scores}, stats)
+    store = Store()
+    corpus = Corpus(["a", "b", "c"], [1, 2, 3], "mem")
+    auto = start_run(store, corpus, Settings(k="auto"))
+    store.set_stage(auto, "cluster", "done", 1.0,
+                    {"k": 62, "clusterer": "umap-hdbscan", "scores": scores})
+    line = cli.summary_line(store, auto, 1, stats)
     assert line.startswith("62 clusters (estimated; by umap-hdbscan; HDBSCAN alone finds 54), ")
     assert "7 LLM calls" in line
-    same = cli.summary_line(54, True, 1, {"clusterer": "kmeans", "scores": scores}, stats)
-    assert same.startswith("54 clusters (given; by kmeans), ")  # no second opinion to give
+    given = start_run(store, corpus, Settings(k="54"))
+    store.set_stage(given, "cluster", "done", 1.0,
+                    {"k": 54, "clusterer": "kmeans", "scores": scores})
+    # no second opinion to give when HDBSCAN agrees with K
+    assert cli.summary_line(store, given, 1, stats).startswith("54 clusters (given; by kmeans), ")
