@@ -17,14 +17,20 @@ from pathlib import Path
 
 
 def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
-    stages = db.execute("SELECT stage, seconds FROM stages WHERE run_id=? ORDER BY rowid",
-                        (run_id,)).fetchall()
-    total = sum(s for _, s in stages)
-    n = db.execute("SELECT COUNT(*) FROM uniques WHERE run_id=?", (run_id,)).fetchone()[0]
     per_it = db.execute(
         "SELECT iteration, COUNT(*), SUM(called), SUM(CASE WHEN called=0 AND candidates_json='[]'"
         " THEN 1 ELSE 0 END), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens),"
         " SUM(seconds) FROM steps WHERE run_id=? GROUP BY iteration", (run_id,)).fetchall()
+    llm_by_stage = {("initial" if r[0] == 0 else f"refine-{r[0]}"): r[7] or 0.0 for r in per_it}
+    recorded = db.execute("SELECT stage, seconds FROM stages WHERE run_id=? ORDER BY rowid",
+                          (run_id,)).fetchall()
+    # Runs made before an interrupted stage kept its seconds (commit b659a84) lost the
+    # time of every slice of a stage but the last; the stage's own LLM calls, timed one
+    # by one, are then a lower bound, used instead and marked.
+    short = [st for st, s in recorded if s < llm_by_stage.get(st, 0.0)]
+    stages = [(st, max(s, llm_by_stage.get(st, 0.0))) for st, s in recorded]
+    total = sum(s for _, s in stages)
+    n = db.execute("SELECT COUNT(*) FROM uniques WHERE run_id=?", (run_id,)).fetchone()[0]
     llm_s = sum(r[7] or 0 for r in per_it)
     calls = sum(r[2] or 0 for r in per_it)
     out = [
@@ -35,7 +41,11 @@ def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
         "",
         "| stage | seconds | share |",
         "|---|---|---|",
-        *[f"| {st} | {s:.1f} | {100 * s / max(total, 1e-9):.1f} % |" for st, s in stages],
+        *[f"| {st} | {s:.1f}{' *' if st in short else ''} | {100 * s / max(total, 1e-9):.1f} % |"
+          for st, s in stages],
+        *([f"\n\\* recorded stage time shorter than its LLM calls' ({', '.join(short)}): "
+           "slices cut short before commit b659a84 lost their time; the calls' own "
+           "seconds are shown, a lower bound"] if short else []),
         "",
         "| iteration | texts | calls | skipped: no candidate | skipped: same question | "
         "new prompt tok / call | cached tok / call | completion tok / call | s / call | "
