@@ -115,4 +115,3 @@ def describe_clusters(store: Store, run_id: int) -> str:
         + (f"; by {kept}" if kept else "")
         + (f"; HDBSCAN alone finds {found[0]}" if found and found[0] != k else "") + ")"
     )
-
