@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from intentlocal.pipeline.vectors import unit_rows
+
 
 def join_labels(text: str, labels: Sequence[str]) -> str:
     """The string form: text first, so a strong embedder keeps its wording."""
@@ -37,7 +39,7 @@ def mix_vectors(
     for r, labels in enumerate(label_sets):
         if labels:
             out[r] += weight * lv[[index[lab] for lab in labels]].mean(axis=0)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return unit_rows(out)
 
 
 def label_key(label: str) -> str:
@@ -83,7 +85,7 @@ def label_features(
         out = TruncatedSVD(dims, random_state=0).fit_transform(m).astype(np.float32)
     else:
         out = m.toarray().astype(np.float32)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return unit_rows(out)
 
 
 def concat_labels(

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from intentlocal.errors import RunError
+from intentlocal.pipeline.vectors import unit_rows
 
 
 @dataclass
@@ -85,7 +86,7 @@ class SpectralKMeans:
             g = knn_graph(x, min(self.n_neighbors, len(x) - 1), symmetrise="mean")
             e = spectral_embedding(g, n_components=k, random_state=0)
             self._memo.clear()  # one (x, k) at a time: a cache, not a store
-            self._memo[key] = _unit_rows(e)
+            self._memo[key] = unit_rows(e)
         return self._memo[key]
 
     def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
@@ -187,7 +188,7 @@ class DensityClusterer:
         k = min(k, _n_distinct(x))
         if k <= 1 or len(x) < max(2 * self.min_cluster_size, self.n_neighbors + 2) + k:
             return KMeansClusterer(10, self.random_state).fit_predict(x, k)
-        x = _unit_rows(x)
+        x = unit_rows(x)
         lab = self.groups(x)
         self.found_ = len(set(lab.tolist()) - {-1})
         if self.found_ == 0:
@@ -216,17 +217,12 @@ class DensityClusterer:
         return lab.astype(np.int64)
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero): cosine becomes a dot product."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def _centroids(x: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ids (sorted) and their unit-length mean vectors."""
     ids, inv = np.unique(lab, return_inverse=True)
     sums = np.zeros((len(ids), x.shape[1]))
     np.add.at(sums, inv, x)
-    return ids, _unit_rows(sums)
+    return ids, unit_rows(sums)
 
 
 def modularity(a: Any, labels: np.ndarray) -> float:
