@@ -301,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--label-weight", type=float, dest="label_weight",
                    help="weight of the labels for --final concat / mix")
     r.add_argument("--clusterer", choices=CLUSTERER_CHOICES,
-                   help="what makes the K clusters: select (default: K-means, spectral, "
-                   "average linkage and UMAP + HDBSCAN tried, the best kept by silhouette and "
-                   "modularity) or one of them")
+                   help="what makes the K clusters: select (default: K-means, spectral "
+                   "and UMAP + HDBSCAN tried, the best kept by silhouette and modularity), "
+                   "one of them, or average-linkage")
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")

@@ -60,11 +60,12 @@ class Settings:
     """Weight of the labels against the text for final = concat or mix."""
     clusterer: str = "select"
     """What makes the K clusters. "select": K-means, K-means in the spectral embedding of
-    the 15- and 25-nearest-neighbour graphs, average-linkage agglomeration and UMAP +
-    HDBSCAN brought to K all run, and the partition with the best cosine silhouette is
-    kept, near-ties (0.02) going to the highest modularity on the 10-NN graph
-    (reports/clusterers.md: no one of them wins on all four benchmarks). "kmeans" is the
-    paper's choice; "spectral", "average-linkage" and "umap-hdbscan" force one candidate."""
+    the 15- and 25-nearest-neighbour graphs, and UMAP + HDBSCAN brought to K all run,
+    and the partition with the best cosine silhouette is kept, near-ties (0.02) going to
+    the highest modularity on the 10-NN graph (reports/clusterers.md: no one of them
+    wins on all four benchmarks). "kmeans" is the paper's choice; "spectral" and
+    "umap-hdbscan" force one candidate; "average-linkage" (a candidate until 28 Nov)
+    runs agglomeration alone."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0

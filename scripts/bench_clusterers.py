@@ -44,11 +44,13 @@ def run_labels(store_path: str, run_id: int, texts: list[str]) -> list[list[str]
 
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions."""
-    from intentlocal.pipeline.cluster import SelectClusterer
+    from intentlocal.errors import RunError
+    from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
     from intentlocal.pipeline.metrics import scores, summarise
 
     sel = SelectClusterer()
     per: dict[str, list[dict]] = {}
+    splits: list[str] = []  # the rule umap-hdbscan reached K by, per seed
     chosen: dict[str, list[str]] = {"tie-break": [], "modularity": [], "silhouette": []}
     crit: dict[str, dict] = {}
     for seed in seeds:
@@ -56,11 +58,20 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[d
         sel.fit_predict(x, k)
         for name, pred in sel.partitions_.items():
             per.setdefault(name, []).append(scores(gold, pred))
+        if "umap-hdbscan" in sel.partitions_:
+            splits.append(sel.candidates["umap-hdbscan"].split_ or "none needed")
         for c in chosen:
             best = sel.choose(c)
             chosen[c].append(best)
             per.setdefault(f"select by {c}", []).append(scores(gold, sel.partitions_[best]))
         crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_)}
+    # a candidate until 28 Nov, kept for comparison (deterministic: one fit serves all seeds)
+    reference = "average-linkage (not a candidate)"
+    try:
+        avg = scores(gold, AverageLinkage().fit_predict(x, k))
+        per[reference] = [avg] * len(seeds)
+    except RunError as exc:  # its n² memory limit
+        print(f"  average linkage skipped: {exc}", file=sys.stderr)
     rows = []
     for name, vals in per.items():
         row: dict = {"clusterer": name, "k": k, **summarise(vals)}
@@ -68,6 +79,9 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[d
             c = name.removeprefix("select by ")
             row["chosen"] = sorted(set(chosen[c]), key=chosen[c].index)
             row["criteria_per_seed"] = crit
+        if name == "umap-hdbscan":
+            row["chosen"] = [f"split: {r} x{splits.count(r)}"
+                             for r in sorted(set(splits), key=splits.index)]
         rows.append(row)
     return rows
 

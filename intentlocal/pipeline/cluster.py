@@ -5,11 +5,13 @@ partition with the best silhouette kept, near-ties going to the highest modulari
 the texts' nearest-neighbour graph.
 Why: no single clusterer wins on the four benchmarks (embeddings alone, true K,
 reports/clusterers.md): K-means in the spectral embedding of the kNN graph lifts
-banking77 / clinc150 from 77-79 to 86-88 ACC but drops mtop_intent from 43 to 35-37,
-where average linkage (which leaves the few large intents whole) reaches 71 and
-fails everywhere else (33-36); on massive_intent all three stay near 62 and UMAP +
-HDBSCAN (BERTopic's path, brought to K) reaches 69. The two criteria together told the
-good partition from the bad on each of the four sets.
+banking77 / clinc150 from 77-79 to 86-88 ACC but drops mtop_intent from 43 to 35-37
+and leaves massive_intent near 62, where UMAP + HDBSCAN (BERTopic's path, brought to
+K) reaches 72 and 68 on mtop_intent. The two criteria together told the good
+partition from the bad on each of the four sets. Average linkage, a candidate until
+28 Nov, is no longer one: it was kept only on mtop_intent (70.6 ACC but NMI 80.8),
+by leaving 79 of the 102 clusters with fewer than 5 texts; UMAP + HDBSCAN gives
+68.4 / 85.4 there with real clusters. ``--clusterer average-linkage`` still runs it.
 
 Auto-K lives in autok.py (MapEquationK, the default). SilhouetteK below is kept
 as the measured baseline it replaced (scripts/bench_auto_k.py): on EmbeddingGemma
@@ -104,9 +106,11 @@ class AverageLinkage:
     """Agglomerative clustering, average cosine linkage, cut at K clusters.
 
     Why: it does not balance cluster sizes, so a few large intents stay whole and
-    outliers end in small clusters of their own: right for skewed sets (mtop_intent),
-    wrong for balanced ones; SelectClusterer decides. Needs n² memory, so inputs over
-    ``max_n`` vectors are refused (SelectClusterer skips it there).
+    outliers end in small clusters of their own: on mtop_intent 70.6 ACC, but with 79
+    of 102 clusters under 5 texts; 33-36 on the other three sets. Not a candidate of
+    SelectClusterer since 28 Nov (see the module docstring); ``--clusterer
+    average-linkage`` runs it. Needs n² memory, so inputs over ``max_n`` vectors are
+    refused.
     """
 
     max_n: int = 12_000
@@ -135,17 +139,23 @@ class DensityClusterer:
     Why: BERTopic's path (UMAP + HDBSCAN) is the best LLM-free pipeline on
     massive_intent, where intents are neither balanced nor round and every K-means
     variant, spectral included, stays near 62 ACC. HDBSCAN finds its own number of
-    dense groups; a run asks for K, so the groups are brought to K the plain way:
-    while there are too many, the two with the most similar centroids merge; while
-    too few, the group with the largest spread is split in two by K-means. Outliers
-    (HDBSCAN's -1) join the cluster whose centroid is nearest, as BERTopic's
-    ``reduce_outliers(strategy="embeddings")`` does. Centroids and spreads are taken
-    on the original vectors (cosine), not on UMAP's layout.
-    Measured (reports/clusterers.md, true K, 5 seeds): massive 69.1 ACC, banking77 /
-    clinc150 82.1 / 86.4; mtop_intent 41.2, where average linkage is kept instead.
-    ``min_dist`` 0.0 is BERTopic's; ``min_cluster_size`` 15 the better of 10 / 15 in
-    ../shared/benchmarks.md. Inputs over ``max_n`` vectors are refused (UMAP's
-    layout costs minutes there), so SelectClusterer skips it.
+    dense groups; a run asks for K. While there are too many, the two with the most
+    similar centroids merge. While there are too few, groups are split in two by
+    2-means, and which group is split matters most: the widest first
+    (``_split_widest``) is right for balanced sets, where HDBSCAN merged two intents
+    (clinc150 86.4 ACC against 81.1), the one two means fit best relative to one
+    (``_split_share``) for skewed sets, where the widest group is one large intent
+    (mtop_intent 68.4 against 41.2, massive_intent 72.0 against 69.1; true K, 5
+    seeds). ``split="auto"`` (the default) makes both and keeps the partition with
+    the better silhouette, which picked the better rule on all four sets
+    (reports/clusterers.md). Outliers (HDBSCAN's -1) join the cluster whose centroid
+    is nearest, as BERTopic's ``reduce_outliers(strategy="embeddings")`` does.
+    Centroids and spreads are taken on the original vectors (cosine), not on UMAP's
+    layout. ``min_dist`` 0.0 is BERTopic's; ``min_cluster_size`` 15 the better of
+    10 / 15 in ../shared/benchmarks.md. Inputs over ``max_n`` vectors are refused
+    (UMAP's layout costs minutes there), so SelectClusterer skips it. ``found_`` is
+    HDBSCAN's own number of groups, ``split_`` the rule that reached K ("" if none
+    was needed).
     """
 
     n_neighbors: int = 15
@@ -154,8 +164,14 @@ class DensityClusterer:
     min_cluster_size: int = 15
     random_state: int = 0
     max_n: int = 20_000
+    split: str = "auto"
     found_: int = 0
+    split_: str = ""
     _memo: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.split not in ("auto", "widest", "share"):
+            raise RunError(f"unknown split rule {self.split!r}; known: auto, widest, share")
 
     def groups(self, x: np.ndarray) -> np.ndarray:
         """HDBSCAN's groups (-1 = outlier) in the UMAP layout of ``x`` for this seed."""
@@ -182,7 +198,7 @@ class DensityClusterer:
         return self._memo[key].copy()
 
     def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
-        self.found_ = 0  # HDBSCAN's own number of groups; 0 when it did not run
+        self.found_, self.split_ = 0, ""  # 0 / "": HDBSCAN did not run, no split needed
         if len(x) > self.max_n:
             raise RunError(f"umap-hdbscan is limited to {self.max_n} vectors, got {len(x)}")
         k = min(k, _n_distinct(x))
@@ -204,17 +220,103 @@ class DensityClusterer:
             i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
             lab[lab == ids[j]] = ids[i]
             lab = np.unique(lab, return_inverse=True)[1]
-        from sklearn.cluster import KMeans
+        return self.split_to_k(x, lab, k).astype(np.int64)
 
-        while lab.max() + 1 < k:
-            ids, cents = _centroids(x, lab)
-            spread = [float((1 - x[lab == c] @ cents[t]).sum()) for t, c in enumerate(ids)]
-            members = np.where(lab == ids[int(np.argmax(spread))])[0]
-            if len(members) < 2:
-                break
-            half = KMeans(2, n_init=3, random_state=self.random_state).fit_predict(x[members])
-            lab[members[half == 1]] = lab.max() + 1
-        return lab.astype(np.int64)
+    def split_to_k(self, x: np.ndarray, lab: np.ndarray, k: int) -> np.ndarray:
+        """``lab`` (fewer than ``k`` groups of the unit rows ``x``) split up to ``k`` by
+        the ``split`` rule; "auto" runs both rules and keeps the better silhouette."""
+        self.split_ = ""
+        if lab.max() + 1 >= k:
+            return lab
+        rules = ("widest", "share") if self.split == "auto" else (self.split,)
+        parts = {r: (_split_widest if r == "widest" else _split_share)(
+            x, lab, k, self.random_state) for r in rules}
+        if len(parts) == 1:
+            self.split_ = rules[0]
+        else:
+            sil = {r: _silhouette(x, p) for r, p in parts.items()}
+            self.split_ = max(rules, key=lambda r: sil[r])  # a tie keeps "widest"
+        return parts[self.split_]
+
+
+def _silhouette(x: np.ndarray, labels: np.ndarray, sample: int = 5000) -> float:
+    """Mean cosine silhouette on at most ``sample`` rows (fixed sample: deterministic);
+    -1 when it is undefined (one cluster, or every text its own)."""
+    from sklearn.metrics import silhouette_score
+
+    n_labels = len(set(labels.tolist()))
+    if n_labels < 2 or n_labels >= len(x):
+        return -1.0
+    return float(silhouette_score(x, labels, metric="cosine",
+                                  sample_size=min(sample, len(x)), random_state=0))
+
+
+def _split_widest(x: np.ndarray, lab: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Splits the group with the largest spread in two (2-means) until there are ``k``.
+
+    Right where HDBSCAN merged two intents of similar size (clinc150's balanced
+    intents), wrong where the widest group is one large, varied intent (mtop_intent:
+    it is halved while small intents stay merged)."""
+    from sklearn.cluster import KMeans
+
+    lab = lab.copy()
+    while lab.max() + 1 < k:
+        ids, cents = _centroids(x, lab)
+        spread = [float((1 - x[lab == c] @ cents[t]).sum()) for t, c in enumerate(ids)]
+        members = np.where(lab == ids[int(np.argmax(spread))])[0]
+        if len(members) < 2 or len(np.unique(np.round(x[members], 6), axis=0)) < 2:
+            break
+        half = KMeans(2, n_init=3, random_state=seed).fit_predict(x[members])
+        lab[members[half == 1]] = lab.max() + 1
+    return lab
+
+
+def _spread(x: np.ndarray) -> float:
+    """Sum of 1 - cosine to the (unit) centroid of the unit rows ``x``."""
+    centre = x.sum(axis=0)
+    return float((1 - x @ (centre / max(float(np.linalg.norm(centre)), 1e-12))).sum())
+
+
+def _split_share(x: np.ndarray, lab: np.ndarray, k: int, seed: int,
+                 min_part: int = 5) -> np.ndarray:
+    """Splits groups in two until there are ``k``: each time the group whose 2-means
+    split removes the largest share of its own spread, among the splits that leave
+    ``min_part`` texts on each side (any split when none does).
+
+    Why the share: a large intent is wide because it is large and varied, not because
+    it holds two intents, and halving it costs a whole intent's worth of accuracy; a
+    group that two means fit much better than one is two groups. Why ``min_part``:
+    without it the largest shares come from peeling single odd texts off small groups,
+    which reaches K without clustering anything. Measured on HDBSCAN's groups brought
+    to the true K (5 seeds, /work notes of 28 Nov): massive_intent 72.0 ACC against
+    69.1 for the widest-first rule, mtop_intent 68.4 against 41.2, clinc150 81.1
+    against 86.4: neither rule serves every set, hence ``split="auto"``."""
+    from sklearn.cluster import KMeans
+
+    lab = lab.copy()
+    # group id -> ((both sides >= min_part, share of spread removed), texts that move)
+    best: dict[int, tuple[tuple[bool, float], np.ndarray]] = {}
+    while lab.max() + 1 < k:
+        for c in np.unique(lab).tolist():
+            if c in best:
+                continue
+            members = np.where(lab == c)[0]
+            whole = _spread(x[members]) if len(members) > 1 else 0.0
+            half = (KMeans(2, n_init=3, random_state=seed).fit_predict(x[members])
+                    if whole > 1e-9 else np.zeros(len(members), dtype=int))
+            if half.min() == half.max():  # one text, or identical texts: no split
+                best[c] = ((False, -1.0), members[:0])
+                continue
+            parts = _spread(x[members[half == 0]]) + _spread(x[members[half == 1]])
+            even = min(int((half == 0).sum()), int((half == 1).sum())) >= min_part
+            best[c] = ((even, (whole - parts) / whole), members[half == 1])
+        c = max(best, key=lambda i: (best[i][0], -i))
+        (_, share), moved = best[c]
+        if share < 0:
+            break  # nothing left that can be split
+        lab[moved] = int(lab.max()) + 1
+        del best[c]
+    return lab
 
 
 def _centroids(x: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,13 +358,14 @@ class SelectClusterer:
     (whether texts that list each other as neighbours share a cluster, the method's own
     notion of "same intent") separates them clearly (reports/clusterers.md).
     Modularities within ``modularity_tie`` of the best are a tie too, kept by the
-    candidates' fixed order (K-means, spectral-15, spectral-25, average linkage,
-    umap-hdbscan): one candidate's modularity moves by 0.001-0.003 from seed to seed,
-    and umap-hdbscan, whose K comes from merging and splitting, comes last (on
-    banking77 its partitions tie with spectral-15's on both criteria and score 4-5 ACC
-    lower; reports/clusterers.md).
+    candidates' fixed order (K-means, spectral-15, spectral-25, umap-hdbscan): one
+    candidate's modularity moves by 0.001-0.003 from seed to seed, and umap-hdbscan,
+    whose K comes from merging and splitting, comes last (on banking77 its partitions
+    tie with spectral-15's on both criteria and score 4-5 ACC lower;
+    reports/clusterers.md).
     ``criterion="silhouette"`` and ``"modularity"`` use one criterion alone. Candidates
-    that cannot run on an input (average linkage above its size limit) are skipped.
+    that cannot run on an input (spectral and umap-hdbscan above their size limits) are
+    skipped.
     ``scores_``, ``chosen_`` and ``partitions_`` say what was tried and kept; ``scores_``
     also holds how many dense groups HDBSCAN found by itself (``groups_found``).
     """
@@ -289,7 +392,6 @@ class SelectClusterer:
                 "kmeans": KMeansClusterer(self.n_init, self.random_state),
                 "spectral-15": SpectralKMeans(15, self.n_init, self.random_state),
                 "spectral-25": SpectralKMeans(25, self.n_init, self.random_state),
-                "average-linkage": AverageLinkage(),
                 "umap-hdbscan": DensityClusterer(random_state=self.random_state),
             }
 
@@ -300,8 +402,6 @@ class SelectClusterer:
                 c.random_state = seed
 
     def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
-        from sklearn.metrics import silhouette_score
-
         from intentlocal.pipeline.autok import knn_graph
 
         self.silhouettes_, self.modularities_, self.partitions_ = {}, {}, {}
@@ -318,14 +418,8 @@ class SelectClusterer:
             return self.partitions_[self.chosen_]
         graph = knn_graph(x, self.graph_neighbors)
         for name, labels in self.partitions_.items():
-            n_labels = len(set(labels.tolist()))
-            if n_labels < 2 or n_labels >= len(x):
-                sil, mod = -1.0, -1.0
-            else:
-                sil = float(silhouette_score(
-                    x, labels, metric="cosine", sample_size=min(self.sample, len(x)),
-                    random_state=0))
-                mod = modularity(graph, labels)
+            sil = _silhouette(x, labels, self.sample)
+            mod = -1.0 if sil == -1.0 else modularity(graph, labels)
             self.silhouettes_[name] = round(sil, 4)
             self.modularities_[name] = round(mod, 4)
         self.chosen_ = self.choose(self.criterion)
