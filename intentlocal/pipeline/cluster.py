@@ -288,8 +288,9 @@ def _split_share(x: np.ndarray, lab: np.ndarray, k: int, seed: int,
     group that two means fit much better than one is two groups. Why ``min_part``:
     without it the largest shares come from peeling single odd texts off small groups,
     which reaches K without clustering anything. Measured on HDBSCAN's groups brought
-    to the true K (5 seeds; the share rule alone, then the widest-first rule alone,
-    whose figures are in reports/clusterers.md as of commit 7bd899d): massive_intent
+    to the true K (5 seeds, scripts/bench_clusterers.py; the share rule alone as posted
+    in the 28 Nov session note on issue 7, the widest-first rule alone in
+    reports/clusterers.md as of commit 7bd899d): massive_intent
     72.0 against 69.1 ACC, mtop_intent 68.4 against 41.2, clinc150 81.1 against 86.4:
     neither rule serves every set, hence ``split="auto"``."""
     from sklearn.cluster import KMeans
