@@ -29,12 +29,16 @@ def _usearch():
 
 
 def nearest_neighbours(
-    vectors: np.ndarray, k: int, *, exact_limit: int = 20_000, threads: int = 0
+    vectors: np.ndarray, k: int, *, exact_limit: int = 20_000, threads: int = 0,
+    query_block: int = 1024,
 ) -> np.ndarray:
     """Indices (n, k') of each row's nearest other rows, k' = min(k, n - 1).
 
     Ties are broken by index so the result is deterministic; a row never lists
-    itself, even when identical rows exist.
+    itself, even when identical rows exist. The exhaustive search takes the queries
+    ``query_block`` rows at a time: usearch's exact search holds every query's
+    distances at once, which on 10,000 vectors raised peak RSS from 0.12 to 1.6 GB
+    (the 3.2 GB peak of the 10,003-text run) for 30 MB of vectors.
     """
     Index, MetricKind, search = _usearch()
 
@@ -49,7 +53,11 @@ def nearest_neighbours(
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     want = min(n, k_eff + 1 + 4)  # room for self and a few ties
     if n <= exact_limit:
-        matches = search(data, data, want, MetricKind.Cos, exact=True, threads=threads)
+        keys = np.vstack([
+            np.asarray(search(data, data[s : s + query_block], want, MetricKind.Cos,
+                              exact=True, threads=threads).keys).reshape(-1, want)
+            for s in range(0, n, query_block)
+        ])
     else:
         index = Index(
             ndim=data.shape[1],
@@ -60,8 +68,8 @@ def nearest_neighbours(
             expansion_search=256,
         )
         index.add(np.arange(n), data, threads=threads)
-        matches = index.search(data, want, threads=threads)
-    keys = np.asarray(matches.keys).reshape(n, -1).astype(np.int64)
+        keys = np.asarray(index.search(data, want, threads=threads).keys).reshape(n, -1)
+    keys = keys.astype(np.int64)
     data64 = data.astype(np.float64)
     out = np.empty((n, k_eff), dtype=np.int64)
     for i in range(n):

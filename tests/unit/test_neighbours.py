@@ -47,3 +47,16 @@ def test_fewer_texts_than_neighbours() -> None:
 def test_rejects_zero_neighbours() -> None:
     with pytest.raises(RunError):
         nearest_neighbours(_unit(4, 8), 0)
+
+
+def test_exact_search_in_query_blocks_gives_the_same_neighbours() -> None:
+    """The exhaustive search runs the queries in blocks to bound memory; block edges
+    (here 7 rows, not dividing 53) must not change any row's neighbours."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(53, 12)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    whole = nearest_neighbours(x, 5, query_block=10_000)
+    assert np.array_equal(nearest_neighbours(x, 5, query_block=7), whole)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    assert np.array_equal(whole[:, 0], sims.argmax(axis=1))
