@@ -261,10 +261,9 @@ def _split_widest(x: np.ndarray, lab: np.ndarray, k: int, seed: int) -> np.ndarr
 
     lab = lab.copy()
     while lab.max() + 1 < k:
-        ids, cents = _centroids(x, lab)
-        spread = [float((1 - x[lab == c] @ cents[t]).sum()) for t, c in enumerate(ids)]
-        members = np.where(lab == ids[int(np.argmax(spread))])[0]
-        if len(members) < 2 or len(np.unique(np.round(x[members], 6), axis=0)) < 2:
+        ids = np.unique(lab)
+        members = np.where(lab == ids[int(np.argmax([_spread(x[lab == c]) for c in ids]))])[0]
+        if len(members) < 2 or _n_distinct(x[members]) < 2:
             break
         half = KMeans(2, n_init=3, random_state=seed).fit_predict(x[members])
         lab[members[half == 1]] = lab.max() + 1
