@@ -368,7 +368,8 @@ class SelectClusterer:
     that cannot run on an input (spectral and umap-hdbscan above their size limits) are
     skipped.
     ``scores_``, ``chosen_`` and ``partitions_`` say what was tried and kept; ``scores_``
-    also holds how many dense groups HDBSCAN found by itself (``groups_found``).
+    also holds how many dense groups HDBSCAN found by itself (``groups_found``) and,
+    when it had to split groups to reach K, which rule did (``split``).
     """
 
     n_init: int = 10
@@ -379,7 +380,7 @@ class SelectClusterer:
     graph_neighbors: int = 10
     sample: int = 5000
     candidates: dict = field(default_factory=dict)
-    scores_: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores_: dict[str, dict[str, float | int | str]] = field(default_factory=dict)
     silhouettes_: dict[str, float] = field(default_factory=dict)
     modularities_: dict[str, float] = field(default_factory=dict)
     partitions_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -429,6 +430,8 @@ class SelectClusterer:
         for name in self.scores_:  # HDBSCAN's own count: a second opinion on K for the user
             if getattr(self.candidates[name], "found_", 0):
                 self.scores_[name]["groups_found"] = self.candidates[name].found_
+            if getattr(self.candidates[name], "split_", ""):  # which rule reached K
+                self.scores_[name]["split"] = self.candidates[name].split_
         return self.partitions_[self.chosen_]
 
     def choose(self, criterion: str) -> str:

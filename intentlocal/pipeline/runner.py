@@ -188,7 +188,9 @@ class Runner:
             vectors = self._timed(
                 run_id, f"embed-{it}", lambda st=stage, j=joined: self._embed(j, st)
             )
-            neighbours = nearest_neighbours(vectors, m)
+            neighbours = self._timed(
+                run_id, f"neighbours-{it}", lambda v=vectors: nearest_neighbours(v, m)
+            )
             added = self._timed(
                 run_id,
                 stage,

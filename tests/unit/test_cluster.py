@@ -97,6 +97,8 @@ def test_select_keeps_a_large_diffuse_intent_whole() -> None:
     pred = sel.fit_predict(x, 7)
     assert sel.chosen_ == "umap-hdbscan", sel.scores_
     assert sel.candidates["umap-hdbscan"].split_ == "share"
+    assert sel.scores_["umap-hdbscan"]["split"] == "share"  # the results say which rule
+    assert "split" not in sel.scores_["kmeans"]
     assert adjusted_rand_score(gold, pred) > 0.95
     assert adjusted_rand_score(gold, sel.partitions_["kmeans"]) < 0.75
 

@@ -189,3 +189,16 @@ def test_the_run_records_which_clusterer_it_kept() -> None:
     assert set(detail["scores"]) >= {"kmeans", "spectral-15"}
     km = _fit(k="4", neighbours=3, clusterer="kmeans")
     assert km.store_.stages(km.run_id_)["cluster"]["detail"]["clusterer"] == "kmeans"
+
+
+def test_every_stage_records_its_time() -> None:
+    """The profile (scripts/profile_run.py) adds up stage times: a stage that ran
+    without recording one, like the refinement's neighbour search did, hides its cost."""
+    m = _fit(k="4", neighbours=3, max_iterations=2)
+    stages = m.store_.stages(m.run_id_)
+    ran = [s for s in stages if s.startswith("refine-")]
+    assert ran, stages
+    for it in (s.split("-")[1] for s in ran):
+        assert f"embed-{it}" in stages and f"neighbours-{it}" in stages
+    assert {"embed", "neighbours", "initial", "cluster"} <= set(stages)
+    assert all(d["status"] == "done" and d["seconds"] >= 0 for d in stages.values())
