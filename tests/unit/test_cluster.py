@@ -313,3 +313,15 @@ def test_identical_texts_end_the_splitting() -> None:
         assert split(same, np.zeros(4, dtype=int), 3, 0).tolist() == [0, 0, 0, 0]
     with pytest.raises(RunError, match="unknown split rule"):
         DensityClusterer(split="largest")
+
+
+def test_spectral_on_separate_components_finds_them_without_warning() -> None:
+    """Well-separated intents make a kNN graph of separate components: spectral
+    clustering handles them, so sklearn's connectivity warning must not reach the user."""
+    import warnings
+
+    x, gold = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        pred = SpectralKMeans(n_neighbors=5).fit_predict(x, 10)
+    assert adjusted_rand_score(gold, pred) > 0.95
