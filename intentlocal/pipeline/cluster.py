@@ -189,8 +189,6 @@ class DensityClusterer:
                 import umap
             except ImportError as exc:  # a core dependency; only a broken install lacks it
                 raise RunError("the umap-hdbscan clusterer needs umap-learn") from exc
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # numba / sklearn deprecation chatter
                 layout = umap.UMAP(
