@@ -99,3 +99,25 @@ def test_lazy_grammar_greedy_gives_the_full_grammar_chain_answer(qwen_path) -> N
         assert a.text == b.text, (user, a.text, b.text)
         assert a.completion_tokens == b.completion_tokens
     assert a.text.startswith("zq")
+
+
+def test_extra_buffers_follow_the_build(qwen_path) -> None:
+    """A build with AMX kernels loads without llama.cpp's extra weight buffers (their
+    first decode segfaulted on a Sapphire Rapids VM); other builds keep them; an
+    explicit choice wins; and the process-wide default-params factory is restored."""
+    import llama_cpp.llama_cpp as lc
+
+    from intentlocal.backends.llm import LlamaCppGenerator, build_has_amx
+
+    factory = lc.llama_model_default_params
+    auto = LlamaCppGenerator(qwen_path, n_ctx=512)
+    auto._load()
+    assert auto._llm.model_params.use_extra_bufts is (not build_has_amx())
+    off = LlamaCppGenerator(qwen_path, n_ctx=512, extra_buffers=False)
+    off._load()
+    assert off._llm.model_params.use_extra_bufts is False
+    assert lc.llama_model_default_params is factory
+    assert lc.llama_model_default_params().use_extra_bufts is True
+    # and the auto-configured model really decodes
+    out = _ask(auto, "Name the intent: 'my card never arrived'", label_grammar())
+    assert LABEL_RE.fullmatch(out.text)
