@@ -142,7 +142,16 @@ class Runner:
 
         return embed_cached(self.store, self.embedder, texts, on_batch=on_batch)
 
-    def _timed(self, run_id: int, stage: str, fn: Callable[[], Any], **detail: Any) -> Any:
+    def _timed(
+        self,
+        run_id: int,
+        stage: str,
+        fn: Callable[[], Any],
+        detail_of: Callable[[Any], dict[str, Any]] | None = None,
+        **detail: Any,
+    ) -> Any:
+        """``detail_of`` derives the stage's recorded detail from its result, for a
+        stage whose detail is only known at its end (the cluster stage's K, clusterer)."""
         started = time.monotonic()
         self.store.set_stage(run_id, stage, "running")
         try:
@@ -153,6 +162,8 @@ class Runner:
             with contextlib.suppress(Exception):
                 self.store.set_stage(run_id, stage, "running", time.monotonic() - started)
             raise
+        if detail_of is not None:
+            detail = {**detail, **detail_of(out)}
         self.store.set_stage(run_id, stage, "done", time.monotonic() - started, detail)
         return out
 
@@ -361,26 +372,34 @@ class Runner:
     ) -> RunResult:
         self._check_cancel()
         self.progress(ProgressEvent("cluster", 0, 1, "clustering"))
-        started = time.monotonic()
-        k = self.settings.resolved_k()
-        estimated = k is None
-        if k is None:
-            k = int(self.k_estimator.estimate(vectors))
-        k = max(1, min(k, len(uniques)))
-        unique_assign = self.clusterer.fit_predict(vectors, k)
         rows = self.store.texts(run_id)
-        assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
         text_labels = [label_sets[uid] for _, uid, _ in rows]
-        clusters = name_clusters(assignment, text_labels)
-        self.store.save_clusters(run_id, clusters, assignment)
-        self.store.save_coords(run_id, map_2d(vectors, self.settings.seed))
-        self.store.set_stage(
-            run_id, "cluster", "done", time.monotonic() - started,
-            {"k": k, "estimated": estimated,
-             # what SelectClusterer tried and kept: the user can see why these clusters
-             "clusterer": getattr(self.clusterer, "chosen_", "") or self.settings.clusterer,
-             "scores": getattr(self.clusterer, "scores_", {})},
-        )
+
+        def cluster() -> tuple[int, bool, list[int], list[dict[str, Any]]]:
+            k = self.settings.resolved_k()
+            estimated = k is None
+            if k is None:
+                k = int(self.k_estimator.estimate(vectors))
+            k = max(1, min(k, len(uniques)))
+            unique_assign = self.clusterer.fit_predict(vectors, k)
+            assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
+            clusters = name_clusters(assignment, text_labels)
+            self.store.save_clusters(run_id, clusters, assignment)
+            self.store.save_coords(run_id, map_2d(vectors, self.settings.seed))
+            return k, estimated, assignment, clusters
+
+        def detail_of(out: tuple[int, bool, list[int], list[dict[str, Any]]]) -> dict[str, Any]:
+            return {
+                "k": out[0],
+                "estimated": out[1],
+                # what SelectClusterer tried and kept: the user can see why these clusters
+                "clusterer": getattr(self.clusterer, "chosen_", "") or self.settings.clusterer,
+                "scores": getattr(self.clusterer, "scores_", {}),
+            }
+
+        # Timed like every stage: an interrupted clustering (a long auto-K search at
+        # 10k texts) keeps the time it spent in the run's profile.
+        k, estimated, assignment, clusters = self._timed(run_id, "cluster", cluster, detail_of)
         self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
         self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
         return RunResult(

@@ -202,3 +202,33 @@ def test_every_stage_records_its_time() -> None:
         assert f"embed-{it}" in stages and f"neighbours-{it}" in stages
     assert {"embed", "neighbours", "initial", "cluster"} <= set(stages)
     assert all(d["status"] == "done" and d["seconds"] >= 0 for d in stages.values())
+
+
+def test_an_interrupted_clustering_keeps_its_time(monkeypatch) -> None:
+    """The cluster stage is timed like the others: a Ctrl-C during a long clustering
+    leaves its seconds in the profile, and a resume finishes the run."""
+    import time
+
+    from intentlocal.pipeline import cluster
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, clusterer="kmeans")
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, 17)), "mem")
+    store = Store()
+    run_id = start_run(store, corpus, settings)
+    real = cluster.KMeansClusterer.fit_predict
+
+    def interrupted(self, x, k):
+        time.sleep(0.05)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster.KMeansClusterer, "fit_predict", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(store, run_id, embedder=FakeEmbedder(), generator=FakeGenerator())
+    cut = store.stages(run_id)["cluster"]
+    assert cut["status"] == "running" and cut["seconds"] >= 0.05
+    monkeypatch.setattr(cluster.KMeansClusterer, "fit_predict", real)
+    res = execute_run(store, run_id, embedder=FakeEmbedder(), generator=FakeGenerator())
+    done = store.stages(run_id)["cluster"]
+    assert done["status"] == "done" and done["seconds"] >= 0.05
+    assert done["detail"]["k"] == 4 and done["detail"]["clusterer"] == "kmeans"
+    assert len(set(res.assignment)) == 4
