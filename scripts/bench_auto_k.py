@@ -25,7 +25,6 @@ import re
 import shlex
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -186,9 +185,8 @@ def est_infomap_greedy(x: np.ndarray, seed: int, k: int = 10) -> int:
 def est_hdbscan(x: np.ndarray, seed: int, min_cluster_size: int = 5) -> int:
     from sklearn.cluster import HDBSCAN
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lab = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(x)
+    # copy=True is given, so sklearn 1.9 raises no warning here: none is hidden.
+    lab = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(x)
     return int(max(1, lab.max() + 1))
 
 
