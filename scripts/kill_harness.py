@@ -49,9 +49,9 @@ def trace(what):
 from intentlocal import api, results
 from intentlocal.pipeline import runner
 _timed = runner.Runner._timed
-def timed(self, run_id, stage, fn, **detail):
+def timed(self, run_id, stage, fn, *args, **detail):
     trace("stage " + stage)
-    return _timed(self, run_id, stage, fn, **detail)
+    return _timed(self, run_id, stage, fn, *args, **detail)
 runner.Runner._timed = timed
 _cluster = runner.Runner._cluster
 def cluster(self, *a, **k):
