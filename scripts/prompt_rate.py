@@ -28,13 +28,10 @@ PREFIX = b"You name the intent behind short customer messages. " * 10
 VARIABLE = b"I want to know why my card payment was declined at the shop yesterday evening. " * 6
 
 
-def measure(path: Path, extra: bool, threads: int, reps: int) -> tuple[float, float]:
-    from llama_cpp import Llama
+def measure(path: Path, extra: bool | None, threads: int, reps: int) -> tuple[float, float]:
+    from intentlocal.backends.llm import load_llama
 
-    from intentlocal.backends.llm import patched_model_params
-
-    with patched_model_params(use_extra_bufts=extra):
-        llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, verbose=False)
+    llm = load_llama(path, extra, n_ctx=1024, n_threads=threads, verbose=False)
     pre, var = llm.tokenize(PREFIX)[:116], llm.tokenize(VARIABLE)[:86]
     prompt_s, gen_s = [], []
     for _ in range(reps):
@@ -61,8 +58,9 @@ def main() -> int:
     from intentlocal.backends.llm import build_has_amx
     from intentlocal.backends.registry import resolve_llm_path
 
-    extra = {"on": True, "off": False, "auto": not build_has_amx()}[args.extra_buffers]
-    print(f"llama.cpp build AMX kernels: {build_has_amx()}; extra buffers: {extra}; "
+    amx = build_has_amx()
+    extra = {"on": True, "off": False, "auto": not amx}[args.extra_buffers]
+    print(f"llama.cpp build AMX kernels: {amx}; extra buffers: {extra}; "
           f"{args.threads} threads")
     print("| model | prompt tok/s (86 new after 116 cached) | s per generated token |")
     print("|---|---|---|")

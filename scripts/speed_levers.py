@@ -107,12 +107,9 @@ def run_config(
 def decode_batches(gguf: Path, sizes: tuple[int, ...] = (1, 2, 4, 8), reps: int = 10) -> dict:
     """Seconds for one llama.cpp decode of k tokens after a prompt: what k
     sequences' next tokens would cost in one batch (the batching lever's ceiling)."""
-    from llama_cpp import Llama
+    from intentlocal.backends.llm import load_llama
 
-    from intentlocal.backends.llm import build_has_amx, patched_model_params
-
-    with patched_model_params(use_extra_bufts=not build_has_amx()):  # as the generator loads
-        llm = Llama(model_path=str(gguf), n_ctx=1024, verbose=False)
+    llm = load_llama(gguf, n_ctx=1024, verbose=False)  # as the generator loads
     prompt = llm.tokenize(b"You name the intent behind short customer messages. " * 6)
     out = {}
     for k in sizes:

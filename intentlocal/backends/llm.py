@@ -37,6 +37,9 @@ def build_has_amx() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
+_PATCH_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def patched_model_params(**overrides: Any) -> Iterator[None]:
     """llama-cpp-python's ``Llama`` exposes no switch for some llama.cpp model
@@ -60,7 +63,18 @@ def patched_model_params(**overrides: Any) -> Iterator[None]:
             lc.llama_model_default_params = original
 
 
-_PATCH_LOCK = threading.Lock()
+def load_llama(path: str | Path, extra_buffers: bool | None = None, **kwargs: Any) -> Any:
+    """A ``llama_cpp.Llama`` loaded the one way intentlocal loads it, for the generator
+    and the measuring scripts alike. ``extra_buffers=None``: llama.cpp's extra weight
+    buffers (repacked layouts, AMX) except in a build with AMX kernels, whose first
+    decode segfaulted on a 2-core Sapphire Rapids VM (the process dies: nothing to
+    catch); without them the 0.5B model evaluated 171-197 prompt tok/s there
+    (scripts/prompt_rate.py)."""
+    from llama_cpp import Llama
+
+    extra = extra_buffers if extra_buffers is not None else not build_has_amx()
+    with patched_model_params(use_extra_bufts=extra):
+        return Llama(model_path=str(path), **kwargs)
 
 
 def default_threads() -> int:
@@ -105,11 +119,7 @@ class LlamaCppGenerator:
         self.flash_attn = flash_attn
         self.reuse_prefix = reuse_prefix
         self.fast_grammar = fast_grammar
-        # None: llama.cpp's extra weight buffers (repacked layouts, AMX) except in a
-        # build with AMX kernels, whose first decode segfaulted on a 2-core Sapphire
-        # Rapids VM (the process dies: nothing to catch). Without them the 0.5B model
-        # evaluated 179 prompt tok/s there, as fast as the Q8_0 / Q4_0 types.
-        self.extra_buffers = extra_buffers
+        self.extra_buffers = extra_buffers  # None: see load_llama
         self.n_gpu_layers = n_gpu_layers
         self.seed = seed
         self.temperature = temperature
@@ -134,24 +144,22 @@ class LlamaCppGenerator:
         if self._llm is not None:
             return
         self._check_magic()
-        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        extra = self.extra_buffers if self.extra_buffers is not None else not build_has_amx()
         try:
-            with patched_model_params(use_extra_bufts=extra):
-                llm = Llama(
-                    model_path=str(self.path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads_batch,
-                    n_batch=self.n_batch,
-                    n_ubatch=self.n_ubatch,
-                    flash_attn=self.flash_attn,
-                    n_gpu_layers=self.n_gpu_layers,
-                    seed=self.seed,
-                    verbose=False,
-                )
+            llm = load_llama(
+                self.path,
+                self.extra_buffers,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_batch=self.n_batch,
+                n_ubatch=self.n_ubatch,
+                flash_attn=self.flash_attn,
+                n_gpu_layers=self.n_gpu_layers,
+                seed=self.seed,
+                verbose=False,
+            )
         except Exception as exc:  # llama.cpp reports load failures as ValueError
             raise ModelError(f"llama.cpp cannot load {self.path}: {exc}") from exc
         template = llm.metadata.get("tokenizer.chat_template") or _CHATML
