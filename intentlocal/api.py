@@ -31,6 +31,7 @@ def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
         seed=settings.seed,
         temperature=settings.temperature,
         n_ctx=settings.n_ctx,
+        parallel=settings.parallel,
     )
     return embedder, generator
 

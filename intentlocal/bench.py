@@ -114,7 +114,7 @@ def run_bench(args: Namespace) -> int:
     started = time.monotonic()
     texts, gold = load_labelled(args.dataset, args.sample, args.seed)
     k_true = len(set(gold))
-    knobs = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations")
+    knobs = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations", "parallel")
     overrides = {k: getattr(args, k) for k in knobs if getattr(args, k, None) is not None}
     overrides.update(k=str(k_true), seed=args.seed)
     if args.no_initial_neighbours:

@@ -125,6 +125,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "n_threads",
         "n_gpu_layers",
         "temperature",
+        "parallel",
     )
     return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
 
@@ -307,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")
+    r.add_argument("--parallel", type=int,
+                   help="LLM calls decoded together (1 = one at a time)")
     r.add_argument(
         "--n-gpu-layers",
         type=int,
@@ -356,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--neighbours", type=int)
     b.add_argument("--prompt-neighbours", type=int, dest="prompt_neighbours")
     b.add_argument("--max-iterations", type=int, dest="max_iterations")
+    b.add_argument("--parallel", type=int, help="LLM calls decoded together")
     b.add_argument("--no-llm", action="store_true", help="LLM-free baselines only")
     b.add_argument(
         "--no-initial-neighbours",

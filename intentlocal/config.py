@@ -73,6 +73,12 @@ class Settings:
     n_gpu_layers: int = 0
     """Layers offloaded to Metal/GPU when llama.cpp was built with it; -1 = all."""
     n_ctx: int = 4096
+    """Context of one LLM call, in tokens."""
+    parallel: int = 1
+    """LLM calls decoded together, each in its own KV-cache stream: the tokens the
+    calls write cost about what one call's cost. Results can differ from one call at a
+    time by floating-point noise (a batch's arithmetic is shaped by its members), so
+    the batches are fixed by the input, not by timing, and a run stays deterministic."""
     kmeans_init: int = 10
     """K-means restarts (n_init)."""
 
@@ -102,6 +108,8 @@ class Settings:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.prompt_neighbours < 0:
             raise ConfigError(f"prompt_neighbours must be 0 or more, got {self.prompt_neighbours}")
+        if not 1 <= self.parallel <= 64:
+            raise ConfigError(f"parallel must be between 1 and 64, got {self.parallel}")
         if self.max_iterations < 0:
             raise ConfigError(f"max_iterations must be 0 or more, got {self.max_iterations}")
         return self

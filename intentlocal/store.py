@@ -387,37 +387,86 @@ class Store:
     ) -> None:
         """One text's step and the labels it produced, atomically: all or nothing."""
         with self.tx() as db:
-            db.execute(
-                "INSERT INTO steps (run_id, uid, iteration, neighbours_json, candidates_json,"
-                " called, output, model_id, prompt_hash, grammar_id, prompt_tokens,"
-                " completion_tokens, cached_tokens, seconds, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    uid,
-                    iteration,
-                    json.dumps([int(n) for n in neighbours]),
-                    json.dumps([[c, int(s)] for c, s in candidates]),
-                    int(called),
-                    output,
-                    model_id,
-                    prompt_hash,
-                    grammar_id,
-                    prompt_tokens,
-                    completion_tokens,
-                    cached_tokens,
-                    seconds,
-                    time.time(),
-                ),
+            self._write_step(
+                db,
+                run_id,
+                uid,
+                iteration,
+                neighbours=neighbours,
+                candidates=candidates,
+                called=called,
+                output=output,
+                labels=labels,
+                model_id=model_id,
+                prompt_hash=prompt_hash,
+                grammar_id=grammar_id,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=cached_tokens,
+                seconds=seconds,
             )
-            db.executemany(
-                "INSERT OR IGNORE INTO labels (run_id, uid, label, iteration, source_uid,"
-                " model_id, prompt_hash, grammar_id) VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (run_id, uid, lab, iteration, src, model_id, prompt_hash, grammar_id)
-                    for lab, src in labels
-                ],
-            )
+
+    def record_steps(self, run_id: int, iteration: int, steps: Sequence[dict[str, Any]]) -> None:
+        """Several texts' steps in one transaction: the calls of one batched decode are
+        kept all or none, so a resumed run decodes the same batches again (a batch's
+        floating-point results can depend on its members). Each dict holds ``uid`` and
+        the keyword arguments of ``record_step``."""
+        with self.tx() as db:
+            for step in steps:
+                fields = dict(step)
+                self._write_step(db, run_id, fields.pop("uid"), iteration, **fields)
+
+    @staticmethod
+    def _write_step(
+        db: sqlite3.Connection,
+        run_id: int,
+        uid: int,
+        iteration: int,
+        *,
+        neighbours: Sequence[int],
+        candidates: Sequence[tuple[str, int]],
+        called: bool,
+        output: str | None,
+        labels: Iterable[tuple[str, int | None]],
+        model_id: str,
+        prompt_hash: str,
+        grammar_id: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
+        seconds: float = 0.0,
+    ) -> None:
+        db.execute(
+            "INSERT INTO steps (run_id, uid, iteration, neighbours_json, candidates_json,"
+            " called, output, model_id, prompt_hash, grammar_id, prompt_tokens,"
+            " completion_tokens, cached_tokens, seconds, created_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                uid,
+                iteration,
+                json.dumps([int(n) for n in neighbours]),
+                json.dumps([[c, int(s)] for c, s in candidates]),
+                int(called),
+                output,
+                model_id,
+                prompt_hash,
+                grammar_id,
+                prompt_tokens,
+                completion_tokens,
+                cached_tokens,
+                seconds,
+                time.time(),
+            ),
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO labels (run_id, uid, label, iteration, source_uid,"
+            " model_id, prompt_hash, grammar_id) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (run_id, uid, lab, iteration, src, model_id, prompt_hash, grammar_id)
+                for lab, src in labels
+            ],
+        )
 
     def label_sets(self, run_id: int, n_unique: int, upto_iteration: int) -> list[list[str]]:
         sets: list[list[str]] = [[] for _ in range(n_unique)]

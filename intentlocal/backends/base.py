@@ -54,6 +54,16 @@ class Grammar:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One generation call, for backends that decode several calls together."""
+
+    static_messages: Sequence[Message]
+    messages: Sequence[Message]
+    grammar: Grammar
+    max_tokens: int = 48
+
+
+@dataclass(frozen=True)
 class Generation:
     text: str
     prompt_tokens: int
@@ -79,3 +89,16 @@ class Generator(Protocol):
         grammar: Grammar,
         max_tokens: int = 48,
     ) -> Generation: ...
+
+
+def generate_all(generator: Generator, requests: Sequence[Request]) -> list[Generation]:
+    """The requests' generations, in order: decoded together when the backend can
+    (``generate_many``, one llama.cpp decode steps every sequence), else one by one,
+    so any object with ``generate`` stays a valid label writer."""
+    many = getattr(generator, "generate_many", None)
+    if many is not None:
+        return list(many(requests))
+    return [
+        generator.generate(r.static_messages, r.messages, r.grammar, r.max_tokens)
+        for r in requests
+    ]

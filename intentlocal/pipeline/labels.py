@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from intentlocal import paths
-from intentlocal.backends.base import Generation, Generator, Message
+from intentlocal.backends.base import Generation, Generator, Message, Request
 from intentlocal.errors import ConfigError, ModelError
 from intentlocal.grammars import label_grammar, parse_label, parse_selection, selection_grammar
 from intentlocal.pipeline.augment import label_key
@@ -55,6 +55,24 @@ def clip(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
+def initial_request(
+    prompt: PromptTemplate,
+    target: str,
+    neighbour_texts: Sequence[str],
+    neighbour_chars: int,
+) -> Request:
+    lines = "\n".join(f"- {clip(t, neighbour_chars)}" for t in neighbour_texts) or "- (none)"
+    static, msgs = prompt.messages(target=clip(target, 4 * neighbour_chars), neighbours=lines)
+    return Request(static, msgs, label_grammar(), max_tokens=40)
+
+
+def read_initial_label(model_id: str, gen: Generation) -> str:
+    try:
+        return parse_label(gen.text)
+    except ValueError as exc:
+        raise ModelError(f"the LLM {model_id} broke the label grammar: {exc}") from exc
+
+
 def write_initial_label(
     generator: Generator,
     prompt: PromptTemplate,
@@ -62,13 +80,9 @@ def write_initial_label(
     neighbour_texts: Sequence[str],
     neighbour_chars: int,
 ) -> tuple[str, Generation]:
-    lines = "\n".join(f"- {clip(t, neighbour_chars)}" for t in neighbour_texts) or "- (none)"
-    static, msgs = prompt.messages(target=clip(target, 4 * neighbour_chars), neighbours=lines)
-    gen = generator.generate(static, msgs, label_grammar(), max_tokens=40)
-    try:
-        return parse_label(gen.text), gen
-    except ValueError as exc:
-        raise ModelError(f"the LLM {generator.model_id} broke the label grammar: {exc}") from exc
+    req = initial_request(prompt, target, neighbour_texts, neighbour_chars)
+    gen = generator.generate(req.static_messages, req.messages, req.grammar, req.max_tokens)
+    return read_initial_label(generator.model_id, gen), gen
 
 
 def gather_candidates(
@@ -110,6 +124,32 @@ def gather_candidates(
     return out
 
 
+def selection_request(
+    prompt: PromptTemplate,
+    target: str,
+    own: Sequence[str],
+    candidates: Sequence[str],
+    neighbour_chars: int,
+    max_pick: int = 0,
+) -> Request:
+    listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
+    static, msgs = prompt.messages(
+        target=clip(target, 4 * neighbour_chars),
+        labels=", ".join(own) or "(none)",
+        candidates=listing,
+    )
+    grammar = selection_grammar(len(candidates), max_pick)
+    return Request(static, msgs, grammar, max_tokens=4 * len(candidates) + 4)
+
+
+def read_selection(model_id: str, gen: Generation, n_candidates: int, max_pick: int) -> list[int]:
+    """0-based indices into the candidates that the LLM chose."""
+    try:
+        return [i - 1 for i in parse_selection(gen.text, n_candidates, max_pick)]
+    except ValueError as exc:
+        raise ModelError(f"the LLM {model_id} broke the selection grammar: {exc}") from exc
+
+
 def select_labels(
     generator: Generator,
     prompt: PromptTemplate,
@@ -120,17 +160,6 @@ def select_labels(
     max_pick: int = 0,
 ) -> tuple[list[int], Generation]:
     """0-based indices into ``candidates`` that the LLM chose."""
-    listing = "\n".join(f"{i}. {c}" for i, c in enumerate(candidates, 1))
-    static, msgs = prompt.messages(
-        target=clip(target, 4 * neighbour_chars),
-        labels=", ".join(own) or "(none)",
-        candidates=listing,
-    )
-    grammar = selection_grammar(len(candidates), max_pick)
-    gen = generator.generate(static, msgs, grammar, max_tokens=4 * len(candidates) + 4)
-    try:
-        return [i - 1 for i in parse_selection(gen.text, len(candidates), max_pick)], gen
-    except ValueError as exc:
-        raise ModelError(
-            f"the LLM {generator.model_id} broke the selection grammar: {exc}"
-        ) from exc
+    req = selection_request(prompt, target, own, candidates, neighbour_chars, max_pick)
+    gen = generator.generate(req.static_messages, req.messages, req.grammar, req.max_tokens)
+    return read_selection(generator.model_id, gen, len(candidates), max_pick), gen

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from intentlocal.backends.base import Embedder, Generator
+from intentlocal.backends.base import Embedder, Generator, generate_all
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar, selection_grammar
@@ -36,9 +36,11 @@ from intentlocal.pipeline.cluster import make_clusterer, name_clusters
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
+    initial_request,
     load_prompt,
-    select_labels,
-    write_initial_label,
+    read_initial_label,
+    read_selection,
+    selection_request,
 )
 from intentlocal.pipeline.neighbours import nearest_neighbours
 from intentlocal.store import Store
@@ -237,46 +239,77 @@ class Runner:
         # With convergence the last embedded vectors already carry the final labels.
         return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged)
 
+    def _chunks(self, uids: Sequence[int], done: Any) -> list[list[int]]:
+        """The calls to make, in batches of ``settings.parallel`` that do not depend on
+        what was done before a resume: the batches are cut from every uid needing a
+        call, and a batch already recorded (all or none, ``Store.record_steps``) is
+        skipped. A batch with some members recorded (a store written one call at a
+        time) keeps the others together."""
+        size = max(1, self.settings.parallel)
+        out = []
+        for i in range(0, len(uids), size):
+            todo = [u for u in uids[i : i + size] if u not in done]
+            if todo:
+                out.append(todo)
+        return out
+
     def _initial(self, run_id: int, uniques: list[str], neighbours: np.ndarray) -> None:
         s = self.settings
         done = self.store.steps(run_id, 0)
         meter = _Meter(len(uniques), len(done))
         grammar_id = label_grammar().grammar_id
-        for uid, text in enumerate(uniques):
-            if uid in done:
-                continue
+        model_id = self.generator.model_id
+        for chunk in self._chunks(range(len(uniques)), done):
             self._check_cancel()
-            nb = [int(j) for j in neighbours[uid]]
-            label, gen = write_initial_label(
-                self.generator,
-                self.initial_prompt,
-                text,
-                [uniques[j] for j in nb[: s.prompt_neighbours]] if s.initial_neighbours else [],
-                s.neighbour_chars,
-            )
-            self.store.record_step(
-                run_id,
-                uid,
-                0,
-                neighbours=nb,
-                candidates=[],
-                called=True,
-                output=gen.text,
-                labels=[(label, None)],
-                model_id=self.generator.model_id,
-                prompt_hash=self.initial_prompt.hash,
-                grammar_id=grammar_id,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                cached_tokens=gen.cached_tokens,
-                seconds=gen.seconds,
-            )
-            eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
-            self.progress(
-                ProgressEvent(
-                    "initial", meter.done, len(uniques), "initial labels", eta, tps, (text, label)
+            nbs = {uid: [int(j) for j in neighbours[uid]] for uid in chunk}
+            requests = [
+                initial_request(
+                    self.initial_prompt,
+                    uniques[uid],
+                    [uniques[j] for j in nbs[uid][: s.prompt_neighbours]]
+                    if s.initial_neighbours
+                    else [],
+                    s.neighbour_chars,
                 )
+                for uid in chunk
+            ]
+            gens = generate_all(self.generator, requests)
+            labels = [read_initial_label(model_id, gen) for gen in gens]
+            self.store.record_steps(
+                run_id,
+                0,
+                [
+                    dict(
+                        uid=uid,
+                        neighbours=nbs[uid],
+                        candidates=[],
+                        called=True,
+                        output=gen.text,
+                        labels=[(label, None)],
+                        model_id=model_id,
+                        prompt_hash=self.initial_prompt.hash,
+                        grammar_id=grammar_id,
+                        prompt_tokens=gen.prompt_tokens,
+                        completion_tokens=gen.completion_tokens,
+                        cached_tokens=gen.cached_tokens,
+                        seconds=gen.seconds,
+                    )
+                    for uid, gen, label in zip(chunk, gens, labels, strict=True)
+                ],
             )
+            for uid, gen, label in zip(chunk, gens, labels, strict=True):
+                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+                self.progress(
+                    ProgressEvent(
+                        "initial",
+                        meter.done,
+                        len(uniques),
+                        "initial labels",
+                        eta,
+                        tps,
+                        (uniques[uid], label),
+                    )
+                )
 
     def _refine(
         self,
@@ -291,13 +324,11 @@ class Runner:
         previous = self.store.steps(run_id, it - 1) if it > 1 else {}
         meter = _Meter(len(uniques), len(done))
         added = sum(1 for r in done.values() if r["output"] not in (None, "none"))
-        for uid, text in enumerate(uniques):
-            if uid in done:
-                continue
-            self._check_cancel()
+        model_id = self.generator.model_id
+        plans: dict[int, tuple[list[int], list[tuple[str, int]]]] = {}
+        for uid in range(len(uniques)):
             nb = [int(j) for j in neighbours[uid]]
-            own = label_sets[uid]
-            cands = gather_candidates(own, nb, label_sets, s.max_candidates)
+            cands = gather_candidates(label_sets[uid], nb, label_sets, s.max_candidates)
             names = [c for c, _ in cands]
             prev = previous.get(uid)
             unchanged = (
@@ -306,7 +337,9 @@ class Runner:
                 and prev["output"] == "none"
                 and [c for c, _ in json.loads(prev["candidates_json"])] == names
             )
-            if not cands or unchanged:
+            if cands and not unchanged:
+                plans[uid] = (nb, cands)
+            elif uid not in done:
                 # Nothing new to decide: the same question got "none" last time.
                 self.store.record_step(
                     run_id,
@@ -317,48 +350,66 @@ class Runner:
                     called=False,
                     output=None if not cands else "none",
                     labels=[],
-                    model_id=self.generator.model_id,
+                    model_id=model_id,
                     prompt_hash=self.select_prompt.hash,
                     grammar_id="",
                 )
                 meter.tick(0, False)
-                continue
-            picked, gen = select_labels(
-                self.generator, self.select_prompt, text, own, names, s.neighbour_chars,
-                s.max_select,
-            )
-            chosen = [cands[i] for i in picked]
-            self.store.record_step(
-                run_id,
-                uid,
-                it,
-                neighbours=nb,
-                candidates=cands,
-                called=True,
-                output=gen.text.strip(),
-                labels=chosen,
-                model_id=self.generator.model_id,
-                prompt_hash=self.select_prompt.hash,
-                grammar_id=selection_grammar(len(names), s.max_select).grammar_id,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                cached_tokens=gen.cached_tokens,
-                seconds=gen.seconds,
-            )
-            if chosen:
-                added += 1
-            eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
-            self.progress(
-                ProgressEvent(
-                    f"refine-{it}",
-                    meter.done,
-                    len(uniques),
-                    f"iteration {it}",
-                    eta,
-                    tps,
-                    (text, ", ".join(c for c, _ in chosen) or "none"),
+        for chunk in self._chunks(list(plans), done):
+            self._check_cancel()
+            requests = [
+                selection_request(
+                    self.select_prompt,
+                    uniques[uid],
+                    label_sets[uid],
+                    [c for c, _ in plans[uid][1]],
+                    s.neighbour_chars,
+                    s.max_select,
                 )
-            )
+                for uid in chunk
+            ]
+            gens = generate_all(self.generator, requests)
+            steps = []
+            for uid, gen in zip(chunk, gens, strict=True):
+                nb, cands = plans[uid]
+                picked = read_selection(model_id, gen, len(cands), s.max_select)
+                chosen = [cands[i] for i in picked]
+                steps.append(
+                    dict(
+                        uid=uid,
+                        neighbours=nb,
+                        candidates=cands,
+                        called=True,
+                        output=gen.text.strip(),
+                        labels=chosen,
+                        model_id=model_id,
+                        prompt_hash=self.select_prompt.hash,
+                        grammar_id=selection_grammar(len(cands), s.max_select).grammar_id,
+                        prompt_tokens=gen.prompt_tokens,
+                        completion_tokens=gen.completion_tokens,
+                        cached_tokens=gen.cached_tokens,
+                        seconds=gen.seconds,
+                    )
+                )
+            self.store.record_steps(run_id, it, steps)
+            for step, gen in zip(steps, gens, strict=True):
+                if step["labels"]:
+                    added += 1
+                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+                self.progress(
+                    ProgressEvent(
+                        f"refine-{it}",
+                        meter.done,
+                        len(uniques),
+                        f"iteration {it}",
+                        eta,
+                        tps,
+                        (
+                            uniques[step["uid"]],
+                            ", ".join(c for c, _ in step["labels"]) or "none",
+                        ),
+                    )
+                )
         return added
 
     def _cluster(

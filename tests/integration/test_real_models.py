@@ -121,3 +121,41 @@ def test_extra_buffers_follow_the_build(qwen_path) -> None:
     # and the auto-configured model really decodes
     out = _ask(auto, "Name the intent: 'my card never arrived'", label_grammar())
     assert LABEL_RE.fullmatch(out.text)
+
+
+def test_batched_decoding_keeps_grammars_and_answers(qwen_path) -> None:
+    """Several calls decoded together, each with its own grammar and KV stream: every
+    answer is well-formed under its own grammar, the batch is as deterministic as one
+    call, the shared prefix is kept, and the answers are the one-at-a-time answers up
+    to floating-point noise (a stream that lost its prefix or saw another sequence's
+    tokens would answer differently almost everywhere)."""
+    from intentlocal.backends.base import Request
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    static = [Message("system", "You name the intent of customer messages with a short label.")]
+    texts = ["my card never arrived", "how do I change my pin", "why is the exchange rate bad",
+             "I was charged twice", "can I top up with cash", "my transfer is pending",
+             "close my account please"]
+    reqs = [Request(static, [Message("user", f"Message: {t}")], label_grammar(), 16)
+            for t in texts]
+    cands = "Candidates:\n1. card_arrival\n2. pin_change\n3. card_delivery\n"
+    reqs.append(Request(static, [Message("user", cands + "Which fit 'where is my card'?")],
+                        selection_grammar(3, 2), 16))
+    one = LlamaCppGenerator(qwen_path, n_ctx=512)
+    many = LlamaCppGenerator(qwen_path, n_ctx=512, parallel=4)
+    singles = [one.generate(r.static_messages, r.messages, r.grammar, r.max_tokens)
+               for r in reqs]
+    batched = many.generate_many(reqs)
+    assert len(batched) == len(reqs)
+    for gen in batched[:-1]:
+        assert LABEL_RE.fullmatch(gen.text), gen.text
+    assert len(parse_selection(batched[-1].text, 3, 2)) <= 2
+    assert all(g.cached_tokens > 0 and g.seconds > 0 for g in batched)
+    same = sum(a.text == b.text for a, b in zip(singles, batched, strict=True))
+    pairs = [(a.text, b.text) for a, b in zip(singles, batched, strict=True)]
+    assert same >= len(reqs) - 2, pairs
+    again = many.generate_many(reqs)
+    assert [g.text for g in again] == [g.text for g in batched]
+    # one call at a time on the multi-stream context still answers as before
+    assert many.generate(reqs[0].static_messages, reqs[0].messages, label_grammar(),
+                         16).text == batched[0].text
