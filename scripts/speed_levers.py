@@ -5,8 +5,11 @@ the default embedder, the initial-label prompt for a fixed sample of targets,
 and a refinement prompt for each target whose candidates are the labels the
 straightforward path wrote for the 3 sample texts nearest to it. Every
 configuration runs the same calls --reps times in this process (a fresh
-llama.cpp context each), and the table gives the median seconds per call, wall
-clock around the library call (prefix evaluation included), with the ratio to
+llama.cpp context each), and the table gives the median seconds per call: wall
+clock around all of a stage's calls, sent as the runner sends them (one at a
+time, or in batches of `parallel`), prefix evaluation included (the model load
+not), divided by the
+number of calls, with the ratio to
 the straightforward path (no KV-prefix reuse, the sampler chain's grammar over
 the whole vocabulary, 10 neighbours).
 
@@ -59,6 +62,12 @@ CONFIGS = [
     Config("+ 5 neighbours in the initial prompt", dict(KEPT), prompt_neighbours=5),
     Config("+ no neighbours in the initial prompt", dict(KEPT), prompt_neighbours=0),
     Config("+ neighbours cut to 80 characters", dict(KEPT), neighbour_chars=80),
+    Config("+ 4 calls decoded together", {**KEPT, "parallel": 4}),
+    Config("+ 8 calls decoded together", {**KEPT, "parallel": 8}),
+    Config("+ 8 calls decoded together, 5 neighbours in the initial prompt",
+           {**KEPT, "parallel": 8}, prompt_neighbours=5),
+    Config("+ 8 calls decoded together, no neighbours in the initial prompt",
+           {**KEPT, "parallel": 8}, prompt_neighbours=0),
 ]
 
 
@@ -80,27 +89,45 @@ def run_config(
     nb: np.ndarray,
     candidates: dict[int, list[str]] | None,
 ) -> tuple[list[float], list[float], list[Any], list[int]]:
+    from intentlocal.backends.base import generate_all
     from intentlocal.backends.llm import LlamaCppGenerator
-    from intentlocal.pipeline.labels import load_prompt, select_labels, write_initial_label
+    from intentlocal.pipeline.labels import (
+        initial_request,
+        load_prompt,
+        read_initial_label,
+        read_selection,
+        selection_request,
+    )
 
     gen = LlamaCppGenerator(gguf, n_ctx=2048, **cfg.llm)
+    gen._load()  # loading the weights is not a per-call cost
     p_init, p_sel = load_prompt("initial_label"), load_prompt("select_labels")
-    init_s, ref_s, outputs, new_tokens = [], [], [], []
-    for uid in targets:
-        shown = [texts[j] for j in nb[uid][: cfg.prompt_neighbours]]
+    # All calls of a stage go through generate_all, as the runner sends them: one at
+    # a time, or in batches of `parallel`; seconds per call = stage wall / calls.
+    reqs = [
+        initial_request(p_init, texts[uid], [texts[j] for j in nb[uid][: cfg.prompt_neighbours]],
+                        cfg.neighbour_chars)
+        for uid in targets
+    ]
+    t = time.perf_counter()
+    gens = generate_all(gen, reqs)
+    init_s = [(time.perf_counter() - t) / len(reqs)]
+    outputs: list[Any] = [read_initial_label(gen.model_id, g) for g in gens]
+    new_tokens = [g.prompt_tokens - g.cached_tokens for g in gens]
+    asked = [
+        (uid, own, (candidates or {}).get(uid) or [])
+        for uid, own in zip(targets, list(outputs), strict=True)
+    ]
+    asked = [(uid, own, cands) for uid, own, cands in asked if cands]
+    ref_s: list[float] = []
+    if asked:
+        sel = [selection_request(p_sel, texts[uid], [own], cands, cfg.neighbour_chars, 2)
+               for uid, own, cands in asked]
         t = time.perf_counter()
-        label, g = write_initial_label(gen, p_init, texts[uid], shown, cfg.neighbour_chars)
-        init_s.append(time.perf_counter() - t)
-        outputs.append(label)
-        new_tokens.append(g.prompt_tokens - g.cached_tokens)
-    for uid, own in zip(targets, list(outputs), strict=True):
-        cands = (candidates or {}).get(uid) or []
-        if not cands:
-            continue
-        t = time.perf_counter()
-        picked, _ = select_labels(gen, p_sel, texts[uid], [own], cands, cfg.neighbour_chars, 2)
-        ref_s.append(time.perf_counter() - t)
-        outputs.append(tuple(picked))
+        gens = generate_all(gen, sel)
+        ref_s = [(time.perf_counter() - t) / len(sel)]
+        outputs += [tuple(read_selection(gen.model_id, g, len(c), 2))
+                    for g, (_, _, c) in zip(gens, asked, strict=True)]
     return init_s, ref_s, outputs, new_tokens
 
 
