@@ -9,7 +9,8 @@ after every resume, every step and label stored before the kill must still be
 there unchanged (a redone LLM call would rewrite its step's timestamp). At the
 end the clusters, labels and output files must equal the reference run's, and
 the LLM calls made across all processes may exceed the reference's only by the
-calls that were in flight when a kill landed.
+calls that were in flight when a kill landed: the batch being decoded (`parallel`
+calls, recorded together).
 
 The child is the real CLI (`intentlocal run`) in a real process, with a thin
 trace around it (which stage started, each LLM call) so the harness knows where
@@ -69,9 +70,25 @@ class Traced:
     def __init__(self, inner, delay):
         self.inner, self.delay, self.model_id = inner, delay, inner.model_id
     def generate(self, *a, **k):
+        trace("batch")
         trace("call")
         time.sleep(self.delay)
         return self.inner.generate(*a, **k)
+    def generate_many(self, requests):
+        # A batch is recorded all or none: every call of it is in flight until then.
+        trace("batch")
+        many = getattr(self.inner, "generate_many", None)
+        if many is not None:
+            for _ in requests:
+                trace("call")
+            return many(requests)
+        out = []
+        for r in requests:
+            trace("call")
+            time.sleep(self.delay)
+            out.append(self.inner.generate(r.static_messages, r.messages, r.grammar,
+                                           r.max_tokens))
+        return out
 class SlowEmbedder:
     def __init__(self, inner, delay):
         self.inner, self.delay, self.model_id = inner, delay, inner.model_id
@@ -227,7 +244,9 @@ def run_harness(workdir: Path, data: Path, run_args: list[str], kills: int = 20,
             last = [w for _, w in events if w.startswith("stage ")]
             rep.killed_in[last[-1].split(" ", 1)[1] if last else "start-up"] += 1
             if events and events[-1][1] == "call":
-                rep.calls_in_flight_at_kill += 1
+                # the calls of the batch the kill interrupted (a batch is recorded whole)
+                since = [w for _, w in events][::-1]
+                rep.calls_in_flight_at_kill += since.index("batch")
         elif proc.returncode != 0:
             raise RuntimeError(f"run exited with {proc.returncode}:\n{proc.stderr.read()[-3000:]}")
         if (home / "runs.sqlite3").exists():
