@@ -366,51 +366,16 @@ class Store:
             )
         }
 
-    def record_step(
-        self,
-        run_id: int,
-        uid: int,
-        iteration: int,
-        *,
-        neighbours: Sequence[int],
-        candidates: Sequence[tuple[str, int]],
-        called: bool,
-        output: str | None,
-        labels: Iterable[tuple[str, int | None]],
-        model_id: str,
-        prompt_hash: str,
-        grammar_id: str,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        cached_tokens: int = 0,
-        seconds: float = 0.0,
-    ) -> None:
-        """One text's step and the labels it produced, atomically: all or nothing."""
-        with self.tx() as db:
-            self._write_step(
-                db,
-                run_id,
-                uid,
-                iteration,
-                neighbours=neighbours,
-                candidates=candidates,
-                called=called,
-                output=output,
-                labels=labels,
-                model_id=model_id,
-                prompt_hash=prompt_hash,
-                grammar_id=grammar_id,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cached_tokens=cached_tokens,
-                seconds=seconds,
-            )
+    def record_step(self, run_id: int, uid: int, iteration: int, **step: Any) -> None:
+        """One text's step and the labels it produced, atomically: all or nothing.
+        ``step``: the keyword arguments of ``_write_step``."""
+        self.record_steps(run_id, iteration, [{"uid": uid, **step}])
 
     def record_steps(self, run_id: int, iteration: int, steps: Sequence[dict[str, Any]]) -> None:
         """Several texts' steps in one transaction: the calls of one batched decode are
         kept all or none, so a resumed run decodes the same batches again (a batch's
         floating-point results can depend on its members). Each dict holds ``uid`` and
-        the keyword arguments of ``record_step``."""
+        the keyword arguments of ``_write_step``."""
         with self.tx() as db:
             for step in steps:
                 fields = dict(step)

@@ -376,12 +376,7 @@ class LlamaCppGenerator:
         samplers = []
         try:
             for g in grammars:
-                smpl = llama_cpp.llama_sampler_init_grammar(
-                    vocab, g.gbnf.encode("utf-8"), b"root"
-                )
-                if not smpl:
-                    raise ModelError(f"grammar {g.name} does not compile")
-                samplers.append(smpl)
+                samplers.append(_grammar_sampler(vocab, g))
             picker = _Picker(llm.n_vocab())
             items = [
                 (seq, start + k, tok, k == len(sfx) - 1)
@@ -456,11 +451,7 @@ class LlamaCppGenerator:
         llm = self._llm
         vocab = llm._model.vocab
         n_vocab = llm.n_vocab()
-        smpl = llama_cpp.llama_sampler_init_grammar(
-            vocab, grammar.gbnf.encode("utf-8"), b"root"
-        )
-        if not smpl:
-            raise ModelError(f"grammar {grammar.name} does not compile")
+        smpl = _grammar_sampler(vocab, grammar)
         picker = _Picker(n_vocab)
         out: list[int] = []
         try:
@@ -478,6 +469,16 @@ class LlamaCppGenerator:
             llama_cpp.llama_sampler_free(smpl)
         text = llm.detokenize(out).decode("utf-8", errors="replace")
         return text, len(out)
+
+
+def _grammar_sampler(vocab: Any, grammar: Grammar) -> Any:
+    """A llama.cpp grammar sampler; the caller frees it."""
+    import llama_cpp
+
+    smpl = llama_cpp.llama_sampler_init_grammar(vocab, grammar.gbnf.encode("utf-8"), b"root")
+    if not smpl:
+        raise ModelError(f"grammar {grammar.name} does not compile")
+    return smpl
 
 
 class _Picker:

@@ -148,18 +148,3 @@ def read_selection(model_id: str, gen: Generation, n_candidates: int, max_pick: 
         return [i - 1 for i in parse_selection(gen.text, n_candidates, max_pick)]
     except ValueError as exc:
         raise ModelError(f"the LLM {model_id} broke the selection grammar: {exc}") from exc
-
-
-def select_labels(
-    generator: Generator,
-    prompt: PromptTemplate,
-    target: str,
-    own: Sequence[str],
-    candidates: Sequence[str],
-    neighbour_chars: int,
-    max_pick: int = 0,
-) -> tuple[list[int], Generation]:
-    """0-based indices into ``candidates`` that the LLM chose."""
-    req = selection_request(prompt, target, own, candidates, neighbour_chars, max_pick)
-    gen = generator.generate(req.static_messages, req.messages, req.grammar, req.max_tokens)
-    return read_selection(generator.model_id, gen, len(candidates), max_pick), gen

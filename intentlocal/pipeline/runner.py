@@ -29,7 +29,7 @@ import numpy as np
 from intentlocal.backends.base import Embedder, Generator, generate_all
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
-from intentlocal.grammars import label_grammar, selection_grammar
+from intentlocal.grammars import label_grammar
 from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
 from intentlocal.pipeline.autok import MapEquationK
 from intentlocal.pipeline.cluster import make_clusterer, name_clusters
@@ -370,7 +370,7 @@ class Runner:
             ]
             gens = generate_all(self.generator, requests)
             steps = []
-            for uid, gen in zip(chunk, gens, strict=True):
+            for uid, req, gen in zip(chunk, requests, gens, strict=True):
                 nb, cands = plans[uid]
                 picked = read_selection(model_id, gen, len(cands), s.max_select)
                 chosen = [cands[i] for i in picked]
@@ -384,7 +384,7 @@ class Runner:
                         labels=chosen,
                         model_id=model_id,
                         prompt_hash=self.select_prompt.hash,
-                        grammar_id=selection_grammar(len(cands), s.max_select).grammar_id,
+                        grammar_id=req.grammar.grammar_id,
                         prompt_tokens=gen.prompt_tokens,
                         completion_tokens=gen.completion_tokens,
                         cached_tokens=gen.cached_tokens,
