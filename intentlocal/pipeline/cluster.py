@@ -52,6 +52,22 @@ class KMeansClusterer:
         return km.fit_predict(x).astype(np.int64)
 
 
+def canonical_ids(labels: np.ndarray) -> np.ndarray:
+    """Cluster ids renumbered 0, 1, 2, ... in the order of each cluster's first text.
+
+    A clusterer's own numbering is arbitrary: K-means numbers by its initial centroids,
+    which floating-point differences between CPUs can reorder even when the partition
+    is the same. Clusters are listed by size and then id, so without this two machines
+    could show equal-sized clusters in different orders for the same partition.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first, kind="stable")
+    new = np.empty(len(order), dtype=np.int64)
+    new[order] = np.arange(len(order))
+    return new[np.searchsorted(np.unique(labels), labels)]
+
+
 def _n_distinct(x: np.ndarray) -> int:
     return len(np.unique(np.round(x, 6), axis=0))
 

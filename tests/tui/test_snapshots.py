@@ -49,7 +49,7 @@ def test_results(snap_compare, finished_run) -> None:
 
 
 def test_history(snap_compare, finished_run) -> None:
-    assert snap_compare(IntentLocalApp(backends=_fakes), press=["enter", "tab", "tab", "h"],
+    assert snap_compare(IntentLocalApp(backends=_fakes), press=["enter", "tab", "tab", "tab", "h"],
                         terminal_size=SIZE)
 
 

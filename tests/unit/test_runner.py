@@ -232,3 +232,33 @@ def test_an_interrupted_clustering_keeps_its_time(monkeypatch) -> None:
     assert done["status"] == "done" and done["seconds"] >= 0.05
     assert done["detail"]["k"] == 4 and done["detail"]["clusterer"] == "kmeans"
     assert len(set(res.assignment)) == 4
+
+
+def test_cluster_ids_do_not_depend_on_the_clusterers_numbering() -> None:
+    """The same partition numbered differently (K-means' numbering follows its initial
+    centroids, which CPUs can reorder) must give the same clusters, ids and order."""
+    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.runner import Runner
+
+    class Renumbered(KMeansClusterer):
+        def __init__(self, shift: int) -> None:
+            super().__init__(10, 0)
+            self.shift = shift
+
+        def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
+            return (super().fit_predict(x, k) + self.shift) % k
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, clusterer="kmeans")
+    seen = []
+    for shift in (0, 1, 3):
+        store = Store()
+        corpus = Corpus(texts=list(SUPPORT_TEXTS), lines=list(range(1, len(SUPPORT_TEXTS) + 1)),
+                        source="support.csv")
+        run_id = start_run(store, corpus, settings)
+        Runner(store, settings, FakeEmbedder(), FakeGenerator(),
+               clusterer=Renumbered(shift)).execute(run_id)
+        seen.append(([(c["id"], c["name"], c["size"]) for c in store.clusters(run_id)],
+                     store.assignments(run_id)))
+    assert seen[0] == seen[1] == seen[2]
+    ids = [i for i, _, _ in seen[0][0]]
+    assert sorted(ids) == [0, 1, 2, 3]
