@@ -102,6 +102,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _resumed_settings(store: Any, run_id: int, asked: Any) -> Any:
+    """A resumed bench run keeps the settings it was started with, backends included:
+    its finished calls were made with them, and a run's batches (``parallel``) must be
+    the same on resume for the run to end as an uninterrupted one would. A different
+    value on today's command line is ignored, and said so."""
+    from intentlocal.config import settings_from_dict
+
+    stored = settings_from_dict(store.run(run_id).settings)
+    ignored = [f"{name}={getattr(asked, name)!r} (the run has {getattr(stored, name)!r})"
+               for name in ("llm", "embedder", "neighbours", "prompt_neighbours",
+                            "max_iterations", "parallel", "initial_neighbours")
+               if getattr(asked, name) != getattr(stored, name)]
+    if ignored:
+        print(f"resuming run {run_id} with its own settings; ignored: " + ", ".join(ignored),
+              file=sys.stderr)
+    return stored
+
+
 def run_bench(args: Namespace) -> int:
     from intentlocal.api import build_backends, execute_run, start_run
     from intentlocal.config import load_settings
@@ -120,6 +138,9 @@ def run_bench(args: Namespace) -> int:
     if args.no_initial_neighbours:
         overrides["initial_neighbours"] = False
     settings = load_settings(overrides=overrides)
+    store = Store()
+    if getattr(args, "resume", None):
+        settings = _resumed_settings(store, int(args.resume), settings)
     embedder, generator = build_backends(settings)
     name = Path(args.dataset).parent.name or Path(args.dataset).stem
     print(f"{name}: {len(texts)} texts, K={k_true}, embedder {embedder.model_id}, "
@@ -131,8 +152,6 @@ def run_bench(args: Namespace) -> int:
         "rows": [],
     }
     rows: list[dict[str, Any]] = report["rows"]
-
-    store = Store()
 
     def embed(batch: list[str]) -> np.ndarray:
         """Through the run store's cache: the run re-uses these vectors and a

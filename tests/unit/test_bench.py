@@ -62,3 +62,29 @@ def test_label_features_reduce_when_large() -> None:
     assert exact.shape == (400, 1200) or exact.shape[1] > 64
     assert reduced.shape == (400, 64)
     np.testing.assert_allclose(np.linalg.norm(reduced, axis=1), 1.0, rtol=1e-4)
+
+
+def test_a_resumed_bench_keeps_the_runs_own_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The backends of a resumed bench are built from the run's stored settings, not
+    from today's command line: a run's batches must not change between its halves."""
+    built: list[int] = []
+
+    def backends(settings):
+        built.append(settings.parallel)
+        return FakeEmbedder(), FakeGenerator()
+
+    monkeypatch.setattr(api, "build_backends", backends)
+    data = tmp_path / "set" / "test.jsonl"
+    data.parent.mkdir()
+    data.write_text("".join(json.dumps({"text": t, "label": t.split()[1]}) + "\n"
+                            for t in SUPPORT_TEXTS))
+    out = tmp_path / "reports"
+    common = [str(data), "--max-iterations", "1", "--neighbours", "3", "--out", str(out)]
+    assert cli.main(["bench", *common, "--parallel", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["bench", *common, "--parallel", "3", "--resume", "1"]) == 0
+    assert built == [2, 2]
+    assert "ignored: parallel=3 (the run has 2)" in capsys.readouterr().err
+    report = json.loads((out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.json").read_text())
+    assert report["settings"]["parallel"] == 2
