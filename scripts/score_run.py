@@ -3,6 +3,10 @@ wall time by stage: what a user of `intentlocal run` got, in one seed, with the 
 the run used (given or estimated).
 
     python scripts/score_run.py RUN_ID ../shared/data/banking77/test.jsonl [--store PATH]
+        [--names 10]
+
+``--names N`` lists the N largest clusters' names beside the gold intent most of
+their texts carry (and that share): do the names read as the intents?
 
 Why beside `intentlocal bench`: the bench scores label-augmented vectors over 5
 seeds in a dozen ways, which costs about 25 minutes on banking77 after the LLM
@@ -42,7 +46,22 @@ def score_run(store: Store, run_id: int, gold_path: str) -> dict[str, object]:
         **{m: round(v, 2) for m, v in scores(gold, pred).items()},
         "stages": stages,
         "total_seconds": round(sum(stages.values()), 1),
+        "names": _names_beside_gold(store, run_id, pred, gold),
     }
+
+
+def _names_beside_gold(store: Store, run_id: int, pred: list[int],
+                       gold: list[str]) -> list[dict[str, object]]:
+    """Each cluster, largest first: its name, size, majority gold intent and share."""
+    from collections import Counter
+
+    out = []
+    for c in store.clusters(run_id):
+        members = Counter(g for p, g in zip(pred, gold, strict=True) if p == c["id"])
+        top, n = members.most_common(1)[0] if members else ("", 0)
+        out.append({"name": c["name"], "size": c["size"], "gold": top,
+                    "share": round(100 * n / max(c["size"], 1), 1)})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_id", type=int)
     ap.add_argument("gold", help="JSONL with text and label, the file the run was made from")
     ap.add_argument("--store", type=Path, help="runs.sqlite3 (default: the usual store)")
+    ap.add_argument("--names", type=int, default=0, metavar="N",
+                    help="list the N largest clusters' names beside their majority gold intent")
     args = ap.parse_args(argv)
     try:
         r = score_run(Store(args.store), args.run_id, args.gold)
@@ -63,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     for st, s in r["stages"].items():  # type: ignore[union-attr]
         print(f"| {st} | {s} |")
     print(f"| **all stages** | **{r['total_seconds']}** ({r['total_seconds'] / 60:.1f} min) |")
+    if args.names:
+        print("\n| cluster name | texts | majority gold intent | share |\n|---|---|---|---|")
+        for n in r["names"][: args.names]:  # type: ignore[index]
+            print(f"| {n['name']} | {n['size']} | {n['gold']} | {n['share']} % |")
     return 0
 
 

@@ -34,8 +34,13 @@ def test_scores_the_partition_the_run_stored(tmp_path: Path, capsys) -> None:
     want = scores([t.split()[1] for t in SUPPORT_TEXTS], list(m.labels_))
     assert r["acc"] == pytest.approx(want["acc"], abs=0.01)
     assert {"initial", "refine-1", "cluster"} <= set(r["stages"])
-    assert main([str(m.run_id_), str(gold)]) == 0
-    assert f"run {m.run_id_}: K 4 (given; true" in capsys.readouterr().out
+    assert sum(n["size"] for n in r["names"]) == len(SUPPORT_TEXTS)
+    assert all(n["share"] > 0 and n["gold"] for n in r["names"])
+    assert main([str(m.run_id_), str(gold), "--names", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"run {m.run_id_}: K 4 (given; true" in out
+    first = r["names"][0]
+    assert f"| {first['name']} | {first['size']} | {first['gold']} |" in out
 
 
 def test_refuses_a_gold_file_the_run_was_not_made_from(tmp_path: Path) -> None:
