@@ -46,6 +46,7 @@ class Config:
     llm: dict[str, Any] = field(default_factory=dict)
     prompt_neighbours: int = 10
     neighbour_chars: int = 160
+    static_head: bool = False  # the user turn's "Message:" in the cached prefix (30 Nov)
 
 
 STRAIGHT = {"reuse_prefix": False, "fast_grammar": False}
@@ -69,6 +70,12 @@ CONFIGS = [
            {**KEPT, "parallel": 8}, prompt_neighbours=5),
     Config("+ 8 calls decoded together, no neighbours in the initial prompt",
            {**KEPT, "parallel": 8}, prompt_neighbours=0),
+    Config("+ 4 calls decoded together, 5 neighbours, the user turn's head in the prefix",
+           {**KEPT, "parallel": 4}, prompt_neighbours=5, static_head=True),
+    Config("+ 4 calls decoded together, no neighbours in the initial prompt",
+           {**KEPT, "parallel": 4}, prompt_neighbours=0),
+    Config("+ 4 calls decoded together, no neighbours, the user turn's head in the prefix",
+           {**KEPT, "parallel": 4}, prompt_neighbours=0, static_head=True),
 ]
 
 
@@ -102,7 +109,10 @@ def run_config(
 
     gen = LlamaCppGenerator(gguf, n_ctx=2048, **cfg.llm)
     gen._load()  # loading the weights is not a per-call cost
-    p_init, p_sel = load_prompt("initial_label"), load_prompt("select_labels")
+    from dataclasses import replace
+
+    p_init, p_sel = (replace(load_prompt(n), static_head=cfg.static_head)
+                     for n in ("initial_label", "select_labels"))
     # All calls of a stage go through generate_all, as the runner sends them: one at
     # a time, or in batches of `parallel`; seconds per call = stage wall / calls.
     reqs = [

@@ -91,6 +91,19 @@ class Generator(Protocol):
     ) -> Generation: ...
 
 
+def conversation(
+    static_messages: Sequence[Message], messages: Sequence[Message]
+) -> list[Message]:
+    """The chat a call sends. When the last static message and the first variable one
+    have the same role they are one message split where its data begins (the user
+    turn's fixed head, "Message:", is static): joined here, so a backend with a KV
+    cache can keep that head evaluated with the system prompt."""
+    if static_messages and messages and static_messages[-1].role == messages[0].role:
+        joined = Message(messages[0].role, static_messages[-1].content + messages[0].content)
+        return [*static_messages[:-1], joined, *messages[1:]]
+    return [*static_messages, *messages]
+
+
 def generate_all(generator: Generator, requests: Sequence[Request]) -> list[Generation]:
     """The requests' generations, in order: decoded together when the backend can
     (``generate_many``, one llama.cpp decode steps every sequence), else one by one,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from intentlocal.backends.base import Generation, Grammar, Message
+from intentlocal.backends.base import Generation, Grammar, Message, conversation
 
 _WORD = re.compile(r"[a-z]+")
 _STOP = {
@@ -125,7 +125,7 @@ class FakeGenerator:
         grammar: Grammar,
         max_tokens: int = 48,
     ) -> Generation:
-        msgs = [*static_messages, *messages]
+        msgs = conversation(static_messages, messages)
         self.calls.append((msgs, grammar))
         text = self.responder(msgs, grammar)
         n_prompt = sum(len(m.content.split()) for m in msgs)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from intentlocal.backends.base import Generation, Grammar, Message, Request
+from intentlocal.backends.base import Generation, Grammar, Message, Request, conversation
 from intentlocal.errors import ModelError
 
 _CHATML = (
@@ -220,7 +220,8 @@ class LlamaCppGenerator:
     def render(self, static_messages: Sequence[Message], messages: Sequence[Message]) -> str:
         with self._lock:
             self._load()
-            msgs = [{"role": m.role, "content": m.content} for m in [*static_messages, *messages]]
+            msgs = [{"role": m.role, "content": m.content}
+                    for m in conversation(static_messages, messages)]
             return self._chat(messages=msgs).prompt
 
     def generate(
@@ -273,7 +274,7 @@ class LlamaCppGenerator:
         self, static_messages: Sequence[Message], messages: Sequence[Message], max_tokens: int
     ) -> tuple[list[int], int]:
         """The call's tokens and how many of them are the static prefix."""
-        full = self._tokens([*static_messages, *messages])
+        full = self._tokens(conversation(static_messages, messages))
         if len(full) + max_tokens > self.n_ctx:
             raise ModelError(
                 f"prompt of {len(full)} tokens does not fit the context of {self.n_ctx}"

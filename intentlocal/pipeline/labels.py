@@ -28,13 +28,37 @@ class PromptTemplate:
     system: str
     user: str
     body: str
+    static_head: bool = True
+    """The user turn's fixed text before its first placeholder ("Message:") goes with
+    the static messages, so llama.cpp keeps it evaluated with the system prompt instead
+    of evaluating it again in every call (backends.base.conversation joins it back)."""
 
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.body.encode("utf-8")).hexdigest()[:16]
 
     def messages(self, **values: str) -> tuple[list[Message], list[Message]]:
-        return [Message("system", self.system)], [Message("user", self.user.format(**values))]
+        system = [Message("system", self.system)]
+        head = _literal_head(self.user) if self.static_head else ""
+        body = self.user[len(head):].format(**values)
+        if not head:
+            return system, [Message("user", body)]
+        return [*system, Message("user", head)], [Message("user", body)]
+
+
+def _literal_head(template: str) -> str:
+    """The fixed text of ``template`` before its first field, without trailing blanks
+    (a blank belongs to the next word's token). "" when the template opens with a field
+    or escapes braces there (kept whole: no unescaping to get wrong)."""
+    import string
+
+    first = next(iter(string.Formatter().parse(template)), None)
+    if first is None or first[1] is None:
+        return ""
+    literal = first[0]
+    if "{" in literal or "}" in literal or not template.startswith(literal):
+        return ""
+    return literal.rstrip()
 
 
 @lru_cache(maxsize=16)
