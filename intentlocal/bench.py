@@ -199,7 +199,7 @@ def run_bench(args: Namespace) -> int:
     k_final = est.estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
     # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
-    mix01 = mix_vectors(base, final, embed, 0.1)  # the product's default join
+    mix01 = mix_vectors(base, final, embed, 0.1)  # the product's default join until 30 Nov
     variants: list[tuple[str, Any]] = [
         ("initial labels, mix w=0.1", lambda: mix_vectors(base, initial_per_text, embed, 0.1)),
         ("refined labels, mix w=0.1", lambda: mix01),
@@ -216,7 +216,8 @@ def run_bench(args: Namespace) -> int:
     for vname, make in variants:
         x = make()
         _evaluate(vname, x, gold, k_true, k_mix01 if x is mix01 else est.estimate(x), rows)
-    # The product's default: select clusterer on the refined mix (Settings.clusterer).
+    # The default clusterer on the refined mix, against its row on the texts' vectors alone
+    # ("select clusterer on embeddings", the product's default since 30 Nov: final=texts).
     _evaluate("select clusterer, refined mix w=0.1", mix01, gold, k_true, k_mix01, rows,
               select=True)
     report["k_est_initial"] = k_init

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from intentlocal.config import CLUSTERER_CHOICES
+from intentlocal.config import CLUSTERER_CHOICES, FINAL_CHOICES
 from intentlocal.errors import IntentLocalError
 
 if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs it
@@ -295,10 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-iterations", type=int, dest="max_iterations")
     r.add_argument("--max-select", type=int, dest="max_select",
                    help="most labels one refinement call may add (0 = any)")
-    r.add_argument("--final", choices=("text", "concat", "mix"),
-                   help="what is clustered: text with its labels embedded (the paper), "
-                   "text vector beside its label identities, or text vector mixed with its "
-                   "label vectors")
+    r.add_argument("--final", choices=FINAL_CHOICES,
+                   help="what is clustered: the texts' own vectors (default; the labels "
+                   "name the clusters), text with its labels embedded (the paper), text "
+                   "vector beside its label identities, or text vector mixed with its label "
+                   "vectors (best with --clusterer kmeans)")
     r.add_argument("--label-weight", type=float, dest="label_weight",
                    help="weight of the labels for --final concat / mix")
     r.add_argument("--clusterer", choices=CLUSTERER_CHOICES,

@@ -293,7 +293,8 @@ def main() -> int:
     work.mkdir(parents=True)
     data = work / "in.txt"
     data.write_text((REPO / "tests" / "data" / "kill_texts.txt").read_text())
-    run_args = ["--k", "6", "--max-iterations", "2", "--neighbours", "5"]
+    # --final mix: the run then has every stage, embed-final included, for kills to land in
+    run_args = ["--k", "6", "--max-iterations", "2", "--neighbours", "5", "--final", "mix"]
     if a.real:
         sys.path.insert(0, str(REPO))
         from intentlocal.backends.fetch import fetch

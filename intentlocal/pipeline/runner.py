@@ -214,7 +214,9 @@ class Runner:
             if added == 0:
                 converged = True
                 break
-        if s.final == "concat":
+        if s.final == "texts":
+            vectors = text_vectors
+        elif s.final == "concat":
             vectors = concat_labels(text_vectors, label_sets, s.label_weight)
         elif s.final == "mix":
             vectors = self._timed(

@@ -159,3 +159,31 @@ def test_batched_decoding_keeps_grammars_and_answers(qwen_path) -> None:
     # one call at a time on the multi-stream context still answers as before
     assert many.generate(reqs[0].static_messages, reqs[0].messages, label_grammar(),
                          16).text == batched[0].text
+
+
+def test_the_user_turns_head_is_served_from_the_cache(qwen_path) -> None:
+    """With the prompt files' user head ("Message:") among the static messages, every
+    call evaluates fewer new tokens (the head is kept with the system prompt), sends
+    the same chat, and answers as without, up to floating-point noise."""
+    from dataclasses import replace
+
+    from intentlocal.backends.base import generate_all
+    from intentlocal.backends.llm import LlamaCppGenerator
+    from intentlocal.pipeline.labels import initial_request, load_prompt
+
+    texts = ["my card never arrived", "how do I change my pin", "why is the exchange rate bad",
+             "I was charged twice"]
+    gen = LlamaCppGenerator(qwen_path, n_ctx=512, parallel=4)
+    out = {}
+    for head in (False, True):
+        prompt = replace(load_prompt("initial_label"), static_head=head)
+        reqs = [initial_request(prompt, t, [u for u in texts if u != t][:2], 160)
+                for t in texts]
+        out[head] = (generate_all(gen, reqs), [gen.render(r.static_messages, r.messages)
+                                               for r in reqs])
+    (plain, plain_chat), (headed, headed_chat) = out[False], out[True]
+    assert headed_chat == plain_chat  # the same prompt text reaches the model
+    for a, b in zip(plain, headed, strict=True):
+        assert a.prompt_tokens == b.prompt_tokens
+        assert b.cached_tokens >= a.cached_tokens + 3  # at least <|im_start|>user\n
+    assert sum(a.text == b.text for a, b in zip(plain, headed, strict=True)) >= 3

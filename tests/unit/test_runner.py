@@ -149,12 +149,25 @@ def test_other_final_representations(final: str) -> None:
     m = _fit(k="4", neighbours=3, max_iterations=2, final=final, label_weight=0.5)
     assert len(set(m.labels_)) == 4
     dim = FakeEmbedder().dim
-    if final == "concat":
+    text_only = _fit(k="4", neighbours=3, max_iterations=2, final="texts")
+    if final == "concat":  # the text's vector beside its labels' columns
         assert m.result_.vectors.shape[1] == dim + label_features(m.label_sets_).shape[1]
-    else:
+        assert np.abs(m.result_.vectors[:, dim:]).sum() > 0
+    else:  # the labels' vectors moved each text's vector
         assert m.result_.vectors.shape[1] == dim
-    text_only = _fit(k="4", neighbours=3, max_iterations=2)
-    assert not np.allclose(m.result_.vectors[:, :dim], text_only.result_.vectors)
+        assert not np.allclose(m.result_.vectors, text_only.result_.vectors)
+
+
+def test_by_default_the_texts_own_vectors_are_clustered() -> None:
+    """final = "texts" (the default): the labels name the clusters, the vectors are the
+    texts' own, and no label is embedded for the final clustering."""
+    m = _fit(k="4", neighbours=3, max_iterations=2)
+    assert m.store_.run(m.run_id_).settings["final"] == "texts"
+    np.testing.assert_allclose(m.result_.vectors, FakeEmbedder().embed(SUPPORT_TEXTS),
+                               rtol=1e-6)
+    assert "embed-final" not in m.store_.stages(m.run_id_)
+    assert all(name for name in m.cluster_names_.values())
+    assert any(m.label_sets_)  # the LLM still labelled: names and history
 
 
 def test_candidates_merge_spelling_variants() -> None:
