@@ -102,6 +102,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# The settings the bench's command line can set (besides K and the seed, which the
+# dataset fixes, and --no-initial-neighbours).
+_KNOBS = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations", "parallel")
+
+
 def _resumed_settings(store: Any, run_id: int, asked: Any) -> Any:
     """A resumed bench run keeps the settings it was started with, backends included:
     its finished calls were made with them, and a run's batches (``parallel``) must be
@@ -111,8 +116,7 @@ def _resumed_settings(store: Any, run_id: int, asked: Any) -> Any:
 
     stored = settings_from_dict(store.run(run_id).settings)
     ignored = [f"{name}={getattr(asked, name)!r} (the run has {getattr(stored, name)!r})"
-               for name in ("llm", "embedder", "neighbours", "prompt_neighbours",
-                            "max_iterations", "parallel", "initial_neighbours")
+               for name in (*_KNOBS, "initial_neighbours")
                if getattr(asked, name) != getattr(stored, name)]
     if ignored:
         print(f"resuming run {run_id} with its own settings; ignored: " + ", ".join(ignored),
@@ -132,8 +136,7 @@ def run_bench(args: Namespace) -> int:
     started = time.monotonic()
     texts, gold = load_labelled(args.dataset, args.sample, args.seed)
     k_true = len(set(gold))
-    knobs = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations", "parallel")
-    overrides = {k: getattr(args, k) for k in knobs if getattr(args, k, None) is not None}
+    overrides = {k: getattr(args, k) for k in _KNOBS if getattr(args, k, None) is not None}
     overrides.update(k=str(k_true), seed=args.seed)
     if args.no_initial_neighbours:
         overrides["initial_neighbours"] = False
@@ -238,12 +241,13 @@ def run_bench(args: Namespace) -> int:
         "mean_labels_per_text": round(float(np.mean([len(s) for s in final])), 2),
     }
     report["calls_per_text"] = round(report["llm"]["calls"] / len(texts), 2)
-    report["examples"] = _name_examples(store, run_id, gold)
+    report["examples"] = name_examples(store, run_id, gold)
     return _finish(report, args, started)
 
 
-def _name_examples(store: Any, run_id: int, gold: list[str], n: int = 10) -> list[dict]:
-    """Cluster names beside the gold intent most of their texts carry."""
+def name_examples(store: Any, run_id: int, gold: list[str], n: int | None = 10) -> list[dict]:
+    """The ``n`` largest clusters' names (all with None) beside the gold intent most of
+    their texts carry, and its share of the cluster (purity, %)."""
     from collections import Counter
 
     assign = store.assignments(run_id)

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from intentlocal.bench import load_labelled
+from intentlocal.bench import load_labelled, name_examples
 from intentlocal.errors import InputError, IntentLocalError
 from intentlocal.pipeline.metrics import scores
 from intentlocal.store import Store
@@ -46,22 +46,8 @@ def score_run(store: Store, run_id: int, gold_path: str) -> dict[str, object]:
         **{m: round(v, 2) for m, v in scores(gold, pred).items()},
         "stages": stages,
         "total_seconds": round(sum(stages.values()), 1),
-        "names": _names_beside_gold(store, run_id, pred, gold),
+        "names": name_examples(store, run_id, gold, None),
     }
-
-
-def _names_beside_gold(store: Store, run_id: int, pred: list[int],
-                       gold: list[str]) -> list[dict[str, object]]:
-    """Each cluster, largest first: its name, size, majority gold intent and share."""
-    from collections import Counter
-
-    out = []
-    for c in store.clusters(run_id):
-        members = Counter(g for p, g in zip(pred, gold, strict=True) if p == c["id"])
-        top, n = members.most_common(1)[0] if members else ("", 0)
-        out.append({"name": c["name"], "size": c["size"], "gold": top,
-                    "share": round(100 * n / max(c["size"], 1), 1)})
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.names:
         print("\n| cluster name | texts | majority gold intent | share |\n|---|---|---|---|")
         for n in r["names"][: args.names]:  # type: ignore[index]
-            print(f"| {n['name']} | {n['size']} | {n['gold']} | {n['share']} % |")
+            print(f"| {n['name']} | {n['size']} | {n['gold']} | {n['purity']} % |")
     return 0
 
 

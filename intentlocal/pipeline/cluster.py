@@ -60,12 +60,11 @@ def canonical_ids(labels: np.ndarray) -> np.ndarray:
     is the same. Clusters are listed by size and then id, so without this two machines
     could show equal-sized clusters in different orders for the same partition.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(first, kind="stable")
-    new = np.empty(len(order), dtype=np.int64)
-    new[order] = np.arange(len(order))
-    return new[np.searchsorted(np.unique(labels), labels)]
+    _, first, inverse = np.unique(np.asarray(labels, dtype=np.int64), return_index=True,
+                                  return_inverse=True)
+    new = np.empty(len(first), dtype=np.int64)
+    new[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return new[inverse.ravel()]
 
 
 def _n_distinct(x: np.ndarray) -> int:

@@ -35,7 +35,7 @@ def test_scores_the_partition_the_run_stored(tmp_path: Path, capsys) -> None:
     assert r["acc"] == pytest.approx(want["acc"], abs=0.01)
     assert {"initial", "refine-1", "cluster"} <= set(r["stages"])
     assert sum(n["size"] for n in r["names"]) == len(SUPPORT_TEXTS)
-    assert all(n["share"] > 0 and n["gold"] for n in r["names"])
+    assert all(n["purity"] > 0 and n["gold"] for n in r["names"])
     assert main([str(m.run_id_), str(gold), "--names", "2"]) == 0
     out = capsys.readouterr().out
     assert f"run {m.run_id_}: K 4 (given; true" in out
