@@ -55,9 +55,11 @@ def load_labelled(path: str | Path, sample: int | None, seed: int) -> tuple[list
     return [t for t, _ in rows], [g for _, g in rows]
 
 
-def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) -> dict[str, Any]:
+def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
+                  labels: list[list[str]] | None = None) -> dict[str, Any]:
     """K-means over the seeds; with ``select`` the product's default clusterer
-    (SelectClusterer, seeded the same way), and which candidate it kept."""
+    (SelectClusterer, seeded the same way), and which candidate it kept; ``labels``
+    (with ``select``) go to the candidates that take them, as in a run."""
     from sklearn.cluster import KMeans
 
     from intentlocal.pipeline.cluster import SelectClusterer
@@ -68,7 +70,7 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) 
         sel, per, chosen = SelectClusterer(), [], []
         for s in SEEDS:
             sel.set_seed(s)
-            per.append(scores(gold, sel.fit_predict(x, k)))
+            per.append(scores(gold, sel.fit_predict(x, k, labels=labels)))
             chosen.append(sel.chosen_)
         out["chosen"] = sorted(set(chosen), key=chosen.index)
     else:
@@ -79,9 +81,10 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False) 
 
 
 def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int,
-              rows: list[dict[str, Any]], select: bool = False) -> None:
+              rows: list[dict[str, Any]], select: bool = False,
+              labels: list[list[str]] | None = None) -> None:
     for kind, k in (("true K", k_true), ("auto K", k_est)):
-        r = kmeans_scores(x, gold, k, select)
+        r = kmeans_scores(x, gold, k, select, labels)
         rows.append({"pipeline": name, "k_mode": kind, **r})
         print(f"  {name:<32} {kind:<7} K={k:<4} ACC {r['acc']:5.1f} ± {r['acc_sd']:.1f}  "
               f"NMI {r['nmi']:5.1f}  ARI {r['ari']:5.1f}", file=sys.stderr)
@@ -220,9 +223,13 @@ def run_bench(args: Namespace) -> int:
         x = make()
         _evaluate(vname, x, gold, k_true, k_mix01 if x is mix01 else est.estimate(x), rows)
     # The default clusterer on the refined mix, against its row on the texts' vectors alone
-    # ("select clusterer on embeddings", the product's default since 30 Nov: final=texts).
+    # ("select clusterer on embeddings": final=texts with the labels unused).
     _evaluate("select clusterer, refined mix w=0.1", mix01, gold, k_true, k_mix01, rows,
               select=True)
+    # The product's default since 30 Nov: the texts' own vectors, the refined labels
+    # choosing where umap-hdbscan splits a group (settings.label_splits).
+    _evaluate("select clusterer, refined labels guide the splits", base, gold, k_true, k_base,
+              rows, select=True, labels=final)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)

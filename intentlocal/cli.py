@@ -126,6 +126,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "n_gpu_layers",
         "temperature",
         "parallel",
+        "label_splits",
     )
     return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
 
@@ -306,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what makes the K clusters: select (default: K-means, spectral "
                    "and UMAP + HDBSCAN tried, the best kept by silhouette and modularity), "
                    "one of them, or average-linkage")
+    r.add_argument("--no-label-splits", action="store_false", dest="label_splits",
+                   default=None,
+                   help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "
+                   "where the pseudo-labels differ")
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")

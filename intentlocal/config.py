@@ -73,6 +73,10 @@ class Settings:
     wins on all four benchmarks). "kmeans" is the paper's choice; "spectral" and
     "umap-hdbscan" force one candidate; "average-linkage" (a candidate until 28 Nov)
     runs agglomeration alone."""
+    label_splits: bool = True
+    """Let the pseudo-labels choose where the umap-hdbscan candidate splits a dense
+    group to reach K: a split whose two halves the LLM labelled differently is
+    preferred (cluster._split_labels). False: the geometry alone (the ablation)."""
     seed: int = 0
     temperature: float = 0.0
     n_threads: int = 0
@@ -186,6 +190,7 @@ def load_settings(
 _BEFORE_FIELD: dict[str, Any] = {
     "prompt_neighbours": lambda d: d.get("neighbours", 10),  # the prompt showed all m
     "clusterer": lambda d: "kmeans",
+    "label_splits": lambda d: False,  # runs stored before 30 Nov split by geometry alone
 }
 
 

@@ -102,16 +102,19 @@ def cluster_table(store: Store, run_id: int, examples: int = 3) -> list[dict[str
 def describe_clusters(store: Store, run_id: int) -> str:
     """How many clusters a finished run made, how K came about and which clusterer made
     them, with HDBSCAN's own group count when it differs from K: a second opinion on K
-    that the user should see wherever the result is shown (CLI and TUI alike)."""
+    that the user should see wherever the result is shown (CLI and TUI alike); and
+    whether the pseudo-labels chose which groups were split to reach K."""
     run = store.run(run_id)
     clustering = store.clustering(run_id)
     k = int(clustering.get("k", 0)) or len(store.clusters(run_id))
     k_given = run.settings.get("k", "auto") != "auto"
     kept = clustering.get("clusterer")
-    found = [s["groups_found"] for s in clustering.get("scores", {}).values()
-             if "groups_found" in s]
+    scores = clustering.get("scores", {})
+    found = [s["groups_found"] for s in scores.values() if "groups_found" in s]
+    guided = bool(kept) and scores.get(kept, {}).get("split") == "labels"
     return (
         f"{k} clusters ({'given' if k_given else 'estimated'}"
         + (f"; by {kept}" if kept else "")
+        + ("; groups split where the labels differ" if guided else "")
         + (f"; HDBSCAN alone finds {found[0]}" if found and found[0] != k else "") + ")"
     )

@@ -7,10 +7,12 @@
 For each set (test.jsonl under --data) the texts are embedded with the default embedder
 (through a run store's cache, --cache, so a second call embeds nothing), and each
 candidate of ``SelectClusterer`` and the selection itself cluster them with the true K,
-over the seeds (mean ± sd). With ``--labels SET=STORE:RUN`` (a finished bench run of
-that set) the same clusterers also run on the label-augmented vectors the product
-clusters by default (the text vector mixed with 0.1 x its labels' mean vector), so the
-report shows whether the pseudo-labels add anything under each clusterer. Gold labels
+over the seeds (mean ± sd). With ``--labels SET=STORE:RUN`` (a finished run of
+that set) the same clusterers also run with the run's refined labels: on the texts'
+own vectors with the labels choosing where umap-hdbscan splits a group (what a run
+does by default since 30 Nov), and on the text vector mixed with 0.1 x its labels'
+mean vector (the default before), so the report shows whether the pseudo-labels add
+anything under each clusterer. Gold labels
 are used for scoring only.
 """
 
@@ -42,8 +44,11 @@ def run_labels(store_path: str, run_id: int, texts: list[str]) -> list[list[str]
     return [final[uid] for _, uid, _ in rows]
 
 
-def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[dict]:
-    """Each candidate, and the selection by each criterion, from the same partitions."""
+def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
+             labels: list[list[str]] | None = None) -> list[dict]:
+    """Each candidate, and the selection by each criterion, from the same partitions;
+    with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
+    splits), as a run passes them by default."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
     from intentlocal.pipeline.metrics import scores, summarise
@@ -55,7 +60,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int]) -> list[d
     crit: dict[str, dict] = {}
     for seed in seeds:
         sel.set_seed(seed)
-        sel.fit_predict(x, k)
+        sel.fit_predict(x, k, labels=labels)
         for name, pred in sel.partitions_.items():
             per.setdefault(name, []).append(scores(gold, pred))
         if "umap-hdbscan" in sel.partitions_:
@@ -94,6 +99,8 @@ def main() -> int:
     ap.add_argument("--labels", nargs="*", default=[], metavar="SET=STORE:RUN")
     ap.add_argument("--cache", default=str(CHECKOUT / ".cache" / "clusterers.sqlite3"))
     ap.add_argument("--report", default=str(CHECKOUT / "reports" / "clusterers.md"))
+    ap.add_argument("--no-mix", action="store_true",
+                    help="skip the mixed-vector input (it embeds every distinct label)")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -121,15 +128,18 @@ def main() -> int:
         texts, gold = load_labelled(Path(args.data) / name / "test.jsonl", None, 0)
         k_true = len(set(gold))
         x = embed_cached(cache, embedder, texts)
-        inputs = [("embeddings alone", x)]
+        inputs: list[tuple[str, np.ndarray, list[list[str]] | None]] = [
+            ("embeddings alone", x, None)]
         if name in labels_of:
             final = run_labels(*labels_of[name], texts)
-            mixed = mix_vectors(x, final, lambda b: embed_cached(cache, embedder, b), 0.1)
-            inputs.append(("refined labels, mix w=0.1", mixed))
-        for what, v in inputs:
+            inputs.append(("embeddings, refined labels guide the splits", x, final))
+            if not args.no_mix:
+                mixed = mix_vectors(x, final, lambda b: embed_cached(cache, embedder, b), 0.1)
+                inputs.append(("refined labels, mix w=0.1", mixed, None))
+        for what, v, guide in inputs:
             k = MapEquationK(n_neighbors=settings.neighbours).estimate(v) if args.auto_k else k_true
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
-            for row in evaluate(v, gold, k, seeds):
+            for row in evaluate(v, gold, k, seeds, guide):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "

@@ -32,7 +32,12 @@ from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar
 from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
 from intentlocal.pipeline.autok import MapEquationK
-from intentlocal.pipeline.cluster import canonical_ids, make_clusterer, name_clusters
+from intentlocal.pipeline.cluster import (
+    canonical_ids,
+    fit_clusters,
+    make_clusterer,
+    name_clusters,
+)
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
@@ -434,7 +439,8 @@ class Runner:
             if k is None:
                 k = int(self.k_estimator.estimate(vectors))
             k = max(1, min(k, len(uniques)))
-            unique_assign = canonical_ids(self.clusterer.fit_predict(vectors, k))
+            guide = label_sets if self.settings.label_splits else None
+            unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide))
             assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
             clusters = name_clusters(assignment, text_labels)
             self.store.save_clusters(run_id, clusters, assignment)

@@ -39,6 +39,15 @@ def test_run_writes_csv_and_json(tmp_path: Path, fakes, capsys) -> None:
     assert "Clusters" in printed and f"4 clusters (given; by {kept})" in printed
 
 
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-label-splits"], False)])
+def test_no_label_splits_flag(tmp_path: Path, fakes, flags: list[str], expected: bool) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(out), *flags]) == 0
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert doc["settings"]["label_splits"] is expected
+
+
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
     p = tmp_path / "x.csv"
     p.write_text("id,body\n1,hi\n")
@@ -92,6 +101,13 @@ def test_summary_line_names_the_clusterer_and_hdbscans_own_count() -> None:
                     {"k": 62, "clusterer": "umap-hdbscan", "scores": scores})
     line = cli.summary_line(store, auto, 1, stats)
     assert line.startswith("62 clusters (estimated; by umap-hdbscan; HDBSCAN alone finds 54), ")
+    split = {**scores, "umap-hdbscan": {**scores["umap-hdbscan"], "split": "labels"}}
+    guided = start_run(store, corpus, Settings(k="auto"))
+    store.set_stage(guided, "cluster", "done", 1.0,
+                    {"k": 62, "clusterer": "umap-hdbscan", "scores": split})
+    assert cli.summary_line(store, guided, 1, stats).startswith(
+        "62 clusters (estimated; by umap-hdbscan; groups split where the labels differ; "
+        "HDBSCAN alone finds 54), ")
     assert "7 LLM calls" in line
     given = start_run(store, corpus, Settings(k="54"))
     store.set_stage(given, "cluster", "done", 1.0,

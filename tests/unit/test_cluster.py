@@ -325,3 +325,86 @@ def test_spectral_on_separate_components_finds_them_without_warning() -> None:
         warnings.simplefilter("error")  # any warning fails the test
         pred = SpectralKMeans(n_neighbors=5).fit_predict(x, 10)
     assert adjusted_rand_score(gold, pred) > 0.95
+
+
+def _one_wide_and_two_close(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group 0: one intent whose texts fall in two clumps (people ask it two ways);
+    group 1: two intents whose texts sit closer together than those clumps. Geometry
+    alone says group 0 is the one holding two; the pseudo-labels say group 1.
+    (unit rows, groups, gold)"""
+    rng = np.random.default_rng(seed)
+    c = _unit(rng.normal(size=(2, 16))) * 3
+    step = _unit(rng.normal(size=(2, 16)))
+    one = np.vstack([c[0] + 0.3 * rng.normal(size=(40, 16)),
+                     c[0] + 1.6 * step[0] + 0.3 * rng.normal(size=(40, 16))])
+    two = np.vstack([c[1] + 0.3 * rng.normal(size=(40, 16)),
+                     c[1] + 1.0 * step[1] + 0.3 * rng.normal(size=(40, 16))])
+    return (_unit(np.vstack([one, two])), np.repeat([0, 1], [80, 80]),
+            np.repeat([0, 1, 2], [80, 40, 40]))
+
+
+def test_pseudo_labels_choose_which_group_to_split() -> None:
+    """The share rule halves the one intent (its two clumps are further apart); with
+    the LLM's labels (the same "check_balance" on both clumps, "set_alarm" and
+    "check_alarm" on the two close intents) the split goes where the labels differ."""
+    from intentlocal.pipeline.cluster import _split_labels, _split_share
+
+    x, lab, gold = _one_wide_and_two_close()
+    labels = [["check_balance"]] * 80 + [["set_alarm"]] * 40 + [["check_alarm"]] * 40
+    share = _split_share(x, lab, 3, seed=0)
+    assert len(set(share[:80].tolist())) == 2  # geometry alone: the one intent halved
+    guided = _split_labels(x, lab, 3, 0, labels)
+    assert len(set(guided[:80].tolist())) == 1  # the one intent kept whole
+    assert adjusted_rand_score(gold, guided) > 0.9  # 2-means may misplace a text or two
+    d = DensityClusterer(split="labels")
+    assert np.array_equal(d.split_to_k(x, lab, 3, labels), guided) and d.split_ == "labels"
+    with pytest.raises(RunError, match="pseudo-labels"):
+        d.split_to_k(x, lab, 3)
+
+
+def test_auto_tries_the_labels_rule_only_when_there_are_labels() -> None:
+    x, lab, _ = _one_wide_and_two_close()
+    labels = [["check_balance"]] * 80 + [["set_alarm"]] * 40 + [["check_alarm"]] * 40
+    d = DensityClusterer()
+    d.split_to_k(x, lab, 3)
+    assert d.split_ in ("widest", "share")
+    with_labels = d.split_to_k(x, lab, 3, labels)
+    from intentlocal.pipeline.cluster import _silhouette, _split_labels, _split_share
+
+    best = max((_silhouette(x, p), r) for r, p in
+               (("share", _split_share(x, lab, 3, 0)), ("labels", _split_labels(x, lab, 3, 0,
+                                                                              labels))))
+    assert d.split_ in ("widest", "share", "labels")
+    assert _silhouette(x, with_labels) >= best[0] - 1e-9  # the best silhouette is kept
+
+
+def test_label_overlap() -> None:
+    from intentlocal.pipeline.cluster import label_overlap
+
+    assert label_overlap([["a"], ["a"]], [["b"]]) == 0.0
+    assert label_overlap([["a"], ["b"]], [["b"], ["a"]]) == pytest.approx(1.0)
+    # a text with two labels weighs as much as one with one: {a: .75, b: .25} vs {a: 1}
+    assert label_overlap([["a"], ["a", "b"]], [["a"]]) == pytest.approx(0.75)
+    assert label_overlap([[], []], [["a"]]) == 0.0  # unlabelled texts: no evidence
+
+
+def test_clusterers_without_a_labels_parameter_still_plug_in() -> None:
+    """fit_clusters passes labels only to a clusterer that takes them."""
+    from intentlocal.pipeline.cluster import fit_clusters
+
+    class Plain:
+        def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
+            return np.zeros(len(x), dtype=np.int64)
+
+    class Taking:
+        got: object = None
+
+        def fit_predict(self, x: np.ndarray, k: int, labels: object = None) -> np.ndarray:
+            self.got = labels
+            return np.zeros(len(x), dtype=np.int64)
+
+    x = np.eye(3)
+    assert fit_clusters(Plain(), x, 1, [["a"]] * 3).tolist() == [0, 0, 0]
+    taking = Taking()
+    fit_clusters(taking, x, 1, [["a"]] * 3)
+    assert taking.got == [["a"]] * 3

@@ -275,3 +275,40 @@ def test_cluster_ids_do_not_depend_on_the_clusterers_numbering() -> None:
     assert seen[0] == seen[1] == seen[2]
     ids = [i for i, _, _ in seen[0][0]]
     assert sorted(ids) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("label_splits", [True, False])
+def test_the_clusterer_gets_the_runs_final_labels(label_splits: bool) -> None:
+    """By default the clusterer is handed each distinct text's final label set (the
+    umap-hdbscan candidate splits groups where they differ); --no-label-splits hands it
+    none, the geometry-only ablation."""
+    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.runner import Runner
+
+    class Recording(KMeansClusterer):
+        got: object = "not called"
+
+        def fit_predict(self, x: np.ndarray, k: int, labels=None) -> np.ndarray:
+            self.got = labels
+            return super().fit_predict(x, k)
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, label_splits=label_splits)
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, settings)
+    rec = Recording(10, 0)
+    Runner(store, settings, FakeEmbedder(), FakeGenerator(), clusterer=rec).execute(run_id)
+    n = len(store.uniques(run_id))
+    if label_splits:
+        assert rec.got == store.label_sets(run_id, n, 1) and any(rec.got)
+    else:
+        assert rec.got is None
+
+
+def test_runs_stored_before_label_splits_keep_splitting_by_geometry() -> None:
+    from intentlocal.config import settings_from_dict
+
+    old = Settings().to_dict()
+    del old["label_splits"]
+    assert settings_from_dict(old).label_splits is False
+    assert Settings().label_splits is True
