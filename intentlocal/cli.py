@@ -97,6 +97,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"  {name:<22} {spec.role:<9} {state:<12} {size:>9}  {spec.license}{default}")
             if args.verbose:
                 print(f"      {spec.upstream}; {spec.notes}")
+            for v in spec.variants.values():
+                made = (paths.models_dir() / name / v.path).is_file()
+                print(f"    {name}:{v.name:<{20 - len(name)}} {spec.role:<9} "
+                      f"{'made' if made else 'made on first use'}: {v.requantize} "
+                      f"requantised from {name}")
         return 0
     names = args.names or [n for n, s in manifest.items() if s.default]
     for name in names:

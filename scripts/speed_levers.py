@@ -47,6 +47,7 @@ class Config:
     prompt_neighbours: int = 10
     neighbour_chars: int = 160
     static_head: bool = False  # the user turn's "Message:" in the cached prefix (30 Nov)
+    llm_ref: str | None = None  # another model reference (a requantised variant) than --llm
 
 
 STRAIGHT = {"reuse_prefix": False, "fast_grammar": False}
@@ -76,6 +77,12 @@ CONFIGS = [
            {**KEPT, "parallel": 4}, prompt_neighbours=0),
     Config("+ 4 calls decoded together, no neighbours, the user turn's head in the prefix",
            {**KEPT, "parallel": 4}, prompt_neighbours=0, static_head=True),
+    Config("+ 4 together, 5 neighbours, head in the prefix, weights requantised to Q4_0",
+           {**KEPT, "parallel": 4}, prompt_neighbours=5, static_head=True,
+           llm_ref="qwen2.5-coder-0.5b:q4_0"),
+    Config("+ 4 together, no neighbours, head in the prefix, weights requantised to Q4_0",
+           {**KEPT, "parallel": 4}, prompt_neighbours=0, static_head=True,
+           llm_ref="qwen2.5-coder-0.5b:q4_0"),
 ]
 
 
@@ -107,6 +114,10 @@ def run_config(
         selection_request,
     )
 
+    if cfg.llm_ref:
+        from intentlocal.backends.registry import resolve_llm_path
+
+        gguf = resolve_llm_path(cfg.llm_ref)[0]
     gen = LlamaCppGenerator(gguf, n_ctx=2048, **cfg.llm)
     gen._load()  # loading the weights is not a per-call cost
     from dataclasses import replace

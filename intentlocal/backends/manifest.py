@@ -33,6 +33,19 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
+class VariantSpec:
+    """A file derived on this machine from the model's verified GGUF by llama.cpp's
+    quantiser (``requantize`` names the target type, e.g. "Q4_0"), checked against
+    ``sha256`` like a fetched file."""
+
+    name: str
+    requantize: str
+    path: str
+    sha256: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     role: str
@@ -43,6 +56,7 @@ class ModelSpec:
     files: tuple[FileSpec, ...]
     export: str | None = None
     embedder: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, VariantSpec] = field(default_factory=dict)
 
     @property
     def download_size(self) -> int | None:
@@ -81,6 +95,11 @@ def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
             files=files,
             export=m.get("export"),
             embedder=dict(m.get("embedder", {})),
+            variants={
+                v: VariantSpec(name=v, requantize=d["requantize"], path=d["path"],
+                               sha256=d["sha256"], notes=d.get("notes", ""))
+                for v, d in m.get("variants", {}).items()
+            },
         )
     return models
 

@@ -21,21 +21,33 @@ def _split_variant(ref: str) -> tuple[str, str | None]:
 
 
 def resolve_llm_path(ref: str) -> tuple[Path, str]:
-    """Path to the GGUF file and a stable model id."""
+    """Path to the GGUF file and a stable model id. ``NAME:VARIANT`` names a copy
+    requantised from the fetched file (made on first use, see requantize.py)."""
     p = Path(ref).expanduser()
     if p.suffix == ".gguf" or p.exists():
         if not p.is_file():
             raise ModelError(f"LLM file {p} does not exist")
         return p, p.name
+    name, variant = _split_variant(ref)
     manifest = load_manifest()
-    if ref not in manifest or manifest[ref].role != "llm":
+    if name not in manifest or manifest[name].role != "llm":
         llms = [n for n, s in manifest.items() if s.role == "llm"]
         raise ModelError(f"unknown LLM {ref!r}: give a .gguf path or one of {', '.join(llms)}")
-    if not is_installed(ref):
+    spec = manifest[name]
+    if variant is not None and variant not in spec.variants:
+        known = ", ".join(f"{name}:{v}" for v in spec.variants) or "none"
+        raise ModelError(f"the LLM {name} has no variant {variant!r} (known: {known})")
+    if not is_installed(name):
         raise ModelError(
-            f"the LLM {ref} is not fetched yet", hint=f"intentlocal models fetch {ref}"
+            f"the LLM {name} is not fetched yet", hint=f"intentlocal models fetch {name}"
         )
-    return model_dir(ref) / manifest[ref].files[0].path, ref
+    source = model_dir(name) / spec.files[0].path
+    if variant is None:
+        return source, ref
+    from intentlocal.backends.requantize import derive
+
+    v = spec.variants[variant]
+    return derive(source, v, model_dir(name) / v.path), ref
 
 
 def resolve_embedder_path(ref: str) -> tuple[Path, str | None, str]:
