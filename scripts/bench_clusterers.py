@@ -127,14 +127,17 @@ def main() -> int:
     for name in args.sets.split(","):
         texts, gold = load_labelled(Path(args.data) / name / "test.jsonl", None, 0)
         k_true = len(set(gold))
-        x = embed_cached(cache, embedder, texts)
+        # a run's own store already holds its texts' vectors (same embedder): no re-embedding
+        store = Store(labels_of[name][0]) if name in labels_of else cache
+        x = embed_cached(store, embedder, texts)
         inputs: list[tuple[str, np.ndarray, list[list[str]] | None]] = [
             ("embeddings alone", x, None)]
         if name in labels_of:
             final = run_labels(*labels_of[name], texts)
             inputs.append(("embeddings, refined labels guide the splits", x, final))
             if not args.no_mix:
-                mixed = mix_vectors(x, final, lambda b: embed_cached(cache, embedder, b), 0.1)
+                mixed = mix_vectors(x, final, lambda b, st=store: embed_cached(st, embedder, b),
+                                    0.1)
                 inputs.append(("refined labels, mix w=0.1", mixed, None))
         for what, v, guide in inputs:
             k = MapEquationK(n_neighbors=settings.neighbours).estimate(v) if args.auto_k else k_true

@@ -284,6 +284,8 @@ class DensityClusterer:
             return lab
         if self.split == "labels" and labels is None:
             raise RunError("the labels split rule needs the texts' pseudo-labels")
+        if labels is not None and len(labels) != len(x):
+            raise RunError(f"{len(labels)} label sets for {len(x)} vectors")
         if self.split == "auto":
             rules: tuple[str, ...] = ("widest", "share") + (("labels",) if labels else ())
         else:

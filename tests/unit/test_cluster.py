@@ -360,6 +360,8 @@ def test_pseudo_labels_choose_which_group_to_split() -> None:
     assert np.array_equal(d.split_to_k(x, lab, 3, labels), guided) and d.split_ == "labels"
     with pytest.raises(RunError, match="pseudo-labels"):
         d.split_to_k(x, lab, 3)
+    with pytest.raises(RunError, match="159 label sets for 160 vectors"):
+        d.split_to_k(x, lab, 3, labels[:-1])
 
 
 def test_auto_tries_the_labels_rule_only_when_there_are_labels() -> None:
