@@ -84,7 +84,7 @@ def _fetch_progress():
 # -- commands -------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
     from intentlocal import paths
-    from intentlocal.backends.fetch import fetch, is_installed
+    from intentlocal.backends.fetch import fetch, is_installed, model_dir
     from intentlocal.backends.manifest import load_manifest
 
     manifest = load_manifest()
@@ -98,8 +98,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(f"      {spec.upstream}; {spec.notes}")
             for v in spec.variants.values():
-                made = (paths.models_dir() / name / v.path).is_file()
-                print(f"    {name}:{v.name:<{20 - len(name)}} {spec.role:<9} "
+                made = (model_dir(name) / v.path).is_file()
+                print(f"    {name}:{v.name}  {spec.role:<9} "
                       f"{'made' if made else 'made on first use'}: {v.requantize} "
                       f"requantised from {name}")
         return 0

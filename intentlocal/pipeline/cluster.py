@@ -286,17 +286,17 @@ class DensityClusterer:
             raise RunError("the labels split rule needs the texts' pseudo-labels")
         if labels is not None and len(labels) != len(x):
             raise RunError(f"{len(labels)} label sets for {len(x)} vectors")
+        seed = self.random_state
+        rule_of = {
+            "widest": lambda: _split_widest(x, lab, k, seed),
+            "share": lambda: _split_share(x, lab, k, seed),
+            "labels": lambda: _split_labels(x, lab, k, seed, labels or []),
+        }
         if self.split == "auto":
-            rules: tuple[str, ...] = ("widest", "share") + (("labels",) if labels else ())
+            rules = tuple(r for r in rule_of if r != "labels" or labels is not None)
         else:
             rules = (self.split,)
-        parts = {}
-        for r in rules:
-            if r == "labels":
-                parts[r] = _split_labels(x, lab, k, self.random_state, labels or [])
-            else:
-                parts[r] = (_split_widest if r == "widest" else _split_share)(
-                    x, lab, k, self.random_state)
+        parts = {r: rule_of[r]() for r in rules}
         if len(parts) == 1:
             self.split_ = rules[0]
         else:
@@ -417,8 +417,9 @@ def label_overlap(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]]) -> flo
     def dist(sets: Sequence[Sequence[str]]) -> dict[str, float]:
         cnt: Counter[str] = Counter()
         for labs in sets:
-            for lab in set(labs):
-                cnt[lab] += 1.0 / len(set(labs))
+            distinct = set(labs)
+            for lab in distinct:
+                cnt[lab] += 1.0 / len(distinct)
         total = sum(cnt.values())
         return {lab: v / total for lab, v in cnt.items()} if total else {}
 
