@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from intentlocal.config import CLUSTERER_CHOICES, FINAL_CHOICES
+from intentlocal.config import CLUSTERER_CHOICES, FINAL_CHOICES, SELECTOR_CHOICES
 from intentlocal.errors import IntentLocalError
 
 if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs it
@@ -132,6 +132,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "temperature",
         "parallel",
         "label_splits",
+        "selector",
     )
     return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
 
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what makes the K clusters: select (default: K-means, spectral "
                    "and UMAP + HDBSCAN tried, the best kept by silhouette and modularity), "
                    "one of them, or average-linkage")
+    r.add_argument("--selector", choices=SELECTOR_CHOICES,
+                   help="who adds the neighbours' labels in refinement: the LLM picks "
+                   "among them (llm), or the most shared are added without a call (shared)")
     r.add_argument("--no-label-splits", action="store_false", dest="label_splits",
                    default=None,
                    help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "

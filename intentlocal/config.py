@@ -17,6 +17,7 @@ from intentlocal.errors import ConfigError
 
 FINAL_CHOICES = ("texts", "text", "concat", "mix")
 CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage", "umap-hdbscan")
+SELECTOR_CHOICES = ("llm", "shared")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Settings:
     """Most candidate labels offered in one refinement call (most shared first)."""
     max_select: int = 2
     """Most labels one refinement call may add (0 = any subset of the candidates)."""
+    selector: str = "llm"
+    """Who decides which neighbour labels a text also gets in refinement. "llm": the
+    model picks among the numbered candidates (the paper's step 4). "shared": the
+    max_select candidates most shared among the neighbours are added without a call.
+    Why offer it: the 0.5B model answers by position, not by content: it picked
+    candidate 1 in every one of 2,846-5,776 refinement calls of four full runs, never
+    "none", and the Q4_0 copy wrote "1,2" whenever two were offered
+    (scripts/selection_audit.py)."""
     neighbour_chars: int = 160
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True
@@ -120,6 +129,9 @@ class Settings:
         if self.clusterer not in CLUSTERER_CHOICES:
             choices = ", ".join(CLUSTERER_CHOICES)
             raise ConfigError(f"clusterer must be one of {choices}, got {self.clusterer!r}")
+        if self.selector not in SELECTOR_CHOICES:
+            choices = ", ".join(SELECTOR_CHOICES)
+            raise ConfigError(f"selector must be one of {choices}, got {self.selector!r}")
         if self.label_weight < 0:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.prompt_neighbours < 0:
@@ -191,6 +203,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "prompt_neighbours": lambda d: d.get("neighbours", 10),  # the prompt showed all m
     "clusterer": lambda d: "kmeans",
     "label_splits": lambda d: False,  # runs stored before 30 Nov split by geometry alone
+    "selector": lambda d: "llm",  # the LLM picked in every run stored before 30 Nov
 }
 
 

@@ -68,6 +68,9 @@ class ProgressEvent:
 
 ProgressFn = Callable[[ProgressEvent], None]
 
+SHARED_RULE = "rule:most-shared"
+"""The author stored for labels that selector = "shared" adds (no model wrote them)."""
+
 
 @dataclass
 class RunResult:
@@ -362,6 +365,8 @@ class Runner:
                     grammar_id="",
                 )
                 meter.tick(0, False)
+        if s.selector == "shared":
+            return added + self._refine_by_sharing(run_id, it, plans, done, meter)
         for chunk in self._chunks(list(plans), done):
             self._check_cancel()
             requests = [
@@ -418,6 +423,44 @@ class Runner:
                     )
                 )
         return added
+
+    def _refine_by_sharing(
+        self,
+        run_id: int,
+        it: int,
+        plans: dict[int, tuple[list[int], list[tuple[str, int]]]],
+        done: dict[int, Any],
+        meter: _Meter,
+    ) -> int:
+        """selector = "shared": add the most shared candidates without asking the LLM.
+
+        The candidates come most shared first, which is also the order the 0.5B model
+        picks in (config.Settings.selector), so this is what its answers amount to, at
+        no cost. The step is stored as not called, with the rule as its author, so the
+        history says who added each label."""
+        top = self.settings.max_select or None
+        steps = [
+            dict(
+                uid=uid,
+                neighbours=nb,
+                candidates=cands,
+                called=False,
+                output=",".join(str(i) for i in range(1, len(cands[:top]) + 1)),
+                labels=cands[:top],
+                model_id=SHARED_RULE,
+                prompt_hash="",
+                grammar_id="",
+            )
+            for uid, (nb, cands) in plans.items()
+            if uid not in done
+        ]
+        self.store.record_steps(run_id, it, steps)
+        for _ in steps:
+            meter.tick(0, False)
+        self.progress(
+            ProgressEvent(f"refine-{it}", meter.done, meter.total, f"iteration {it}", None, None)
+        )
+        return len(steps)
 
     def _cluster(
         self,

@@ -735,6 +735,9 @@ class HistoryScreen(Screen):
             out.append("  neighbours:\n", style="italic")
             for j in step["neighbours"]:
                 out.append(f"    · {uniques[j][:90]}\n", style="dim")
+            if step["added"] and not step["called"]:
+                out.append(f"  added by {step['model_id']}: the labels most shared among "
+                           "the neighbours, without an LLM call\n", style="dim")
             if step["called"]:
                 out.append(f"  model {step['model_id']} · prompt {step['prompt_hash']} · "
                            f"{step['prompt_tokens']}+{step['completion_tokens']} tokens · "

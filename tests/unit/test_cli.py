@@ -48,6 +48,15 @@ def test_no_label_splits_flag(tmp_path: Path, fakes, flags: list[str], expected:
     assert doc["settings"]["label_splits"] is expected
 
 
+@pytest.mark.parametrize("selector", ["llm", "shared"])
+def test_selector_flag(tmp_path: Path, fakes, selector: str) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(out), "--selector", selector]) == 0
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert doc["settings"]["selector"] == selector
+
+
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
     p = tmp_path / "x.csv"
     p.write_text("id,body\n1,hi\n")

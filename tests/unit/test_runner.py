@@ -10,7 +10,7 @@ import pytest
 from intentlocal.api import IntentClusterer, execute_run, start_run
 from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator, keyword_responder
 from intentlocal.config import Settings
-from intentlocal.errors import ModelError
+from intentlocal.errors import ConfigError, ModelError
 from intentlocal.ingest import Corpus
 from intentlocal.pipeline.augment import join_labels
 from intentlocal.pipeline.cluster import SelectClusterer
@@ -312,3 +312,38 @@ def test_runs_stored_before_label_splits_keep_splitting_by_geometry() -> None:
     del old["label_splits"]
     assert settings_from_dict(old).label_splits is False
     assert Settings().label_splits is True
+
+
+def test_shared_selector_adds_the_most_shared_labels_without_a_call() -> None:
+    """selector = "shared" adds what the LLM's position-bound answers amounted to,
+    the first max_select candidates, and the history names the rule as their author."""
+    from intentlocal.pipeline.runner import SHARED_RULE
+
+    gen = FakeGenerator()
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=3,
+                        max_iterations=1, max_select=1, selector="shared").fit(SUPPORT_TEXTS)
+    assert all(g.name == "label" for _, g in gen.calls)  # no selection call at all
+    refined = [step for h in m.label_history_ for step in h if step["iteration"] == 1]
+    offered = [step for step in refined if step["candidates"]]
+    assert offered, "the fake texts' neighbours should offer labels"
+    for step in refined:
+        assert not step["called"]
+        want = [c for c, _ in step["candidates"][:1]]
+        assert [a["label"] for a in step["added"]] == want
+        assert all(a["model_id"] == SHARED_RULE for a in step["added"])
+        assert [a["source_uid"] for a in step["added"]] == [s for _, s in step["candidates"][:1]]
+    # the LLM path, same texts: the selection calls are made
+    llm_gen = FakeGenerator()
+    IntentClusterer(embedder=FakeEmbedder(), generator=llm_gen, k="4", neighbours=3,
+                    max_iterations=1, max_select=1).fit(SUPPORT_TEXTS)
+    assert any(g.name != "label" for _, g in llm_gen.calls)
+
+
+def test_runs_stored_before_the_selector_setting_keep_the_llm_picking() -> None:
+    from intentlocal.config import settings_from_dict
+
+    old = Settings(selector="shared").to_dict()
+    del old["selector"]
+    assert settings_from_dict(old).selector == "llm"
+    with pytest.raises(ConfigError, match="selector must be one of llm, shared"):
+        Settings(selector="vote").validate()
