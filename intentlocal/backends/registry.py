@@ -44,10 +44,12 @@ def resolve_llm_path(ref: str) -> tuple[Path, str]:
     source = model_dir(name) / spec.files[0].path
     if variant is None:
         return source, ref
-    from intentlocal.backends.requantize import derive
+    from intentlocal.backends.requantize import derive, own_hash
 
     v = spec.variants[variant]
-    return derive(source, v, model_dir(name) / v.path), ref
+    path = derive(source, v, model_dir(name) / v.path)
+    differs = own_hash(path)
+    return path, (f"{ref}@{differs[:12]}" if differs else ref)
 
 
 def resolve_embedder_path(ref: str) -> tuple[Path, str | None, str]:

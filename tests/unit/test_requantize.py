@@ -39,3 +39,51 @@ def test_variant_names_resolve_or_say_which_exist() -> None:
         resolve_llm_path("qwen2.5-coder-0.5b:q9")
     with pytest.raises(ModelError, match="unknown LLM"):
         resolve_llm_path("no-such-model:q4_0")
+
+
+def test_a_build_that_quantises_differently_keeps_its_copy_under_its_own_hash(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Q4_0 is the default label writer: another build's bytes must not stop a first run,
+    but must be told, kept verifiable, and never mistaken for the measured copy."""
+    import hashlib
+
+    import llama_cpp
+
+    from intentlocal.backends.requantize import own_hash
+
+    def other_build(src: bytes, dst: bytes, params) -> int:
+        Path(dst.decode()).write_bytes(b"another build's bytes")
+        return 0
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", other_build)
+    target = tmp_path / "x-q4_0.gguf"
+    with pytest.warns(UserWarning, match="not the measured"):
+        assert derive(tmp_path / "source.gguf", _variant(), target) == target
+    assert own_hash(target) == hashlib.sha256(b"another build's bytes").hexdigest()
+    assert not (tmp_path / "x-q4_0.gguf.partial").exists()
+    assert derive(tmp_path / "source.gguf", _variant(), target) == target  # next use: accepted
+    target.write_bytes(b"changed afterwards")
+    with pytest.raises(ModelError, match="changed or cut short"):
+        derive(tmp_path / "source.gguf", _variant(), target)
+
+
+def test_the_model_id_names_a_copy_that_differs_from_the_measured_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from intentlocal.backends import registry
+    from intentlocal.backends.fetch import sha256_file
+    from intentlocal.backends.manifest import load_manifest
+
+    spec = load_manifest()["qwen2.5-coder-0.5b"]
+    folder = tmp_path / "qwen2.5-coder-0.5b"
+    folder.mkdir()
+    (folder / spec.files[0].path).write_bytes(b"source")
+    made = folder / spec.variants["q4_0"].path
+    made.write_bytes(b"measured elsewhere")
+    monkeypatch.setattr(registry, "model_dir", lambda name: tmp_path / name)
+    monkeypatch.setattr(registry, "is_installed", lambda name: True)
+    (folder / (made.name + ".sha256")).write_text(sha256_file(made) + "\n")
+    path, model_id = registry.resolve_llm_path("qwen2.5-coder-0.5b:q4_0")
+    assert path == made
+    assert model_id == "qwen2.5-coder-0.5b:q4_0@" + sha256_file(made)[:12]
