@@ -111,6 +111,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         print(f"{name}: {path} ({size / 1e6:,.0f} MB, {time.monotonic() - started:.0f} s)")
+    if not args.names:
+        # The default label writer is a variant made from a fetched file: make it now,
+        # so that set-up, not the first run, is where a problem with it shows.
+        from intentlocal.backends.registry import resolve_llm_path
+        from intentlocal.config import Settings
+
+        ref = Settings().llm
+        if ":" in ref:
+            started = time.monotonic()
+            path, model_id = resolve_llm_path(ref)
+            print(f"{model_id}: {path} ({time.monotonic() - started:.0f} s)")
     return 0
 
 
@@ -314,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "and UMAP + HDBSCAN tried, the best kept by silhouette and modularity), "
                    "one of them, or average-linkage")
     r.add_argument("--selector", choices=SELECTOR_CHOICES,
-                   help="who adds the neighbours' labels in refinement: the LLM picks "
-                   "among them (llm), or the most shared are added without a call (shared)")
+                   help="who adds the neighbours' labels in refinement: the most shared "
+                   "are added without a call (shared, default), or the LLM picks among "
+                   "them (llm, the paper's step 4)")
     r.add_argument("--no-label-splits", action="store_false", dest="label_splits",
                    default=None,
                    help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "

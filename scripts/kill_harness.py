@@ -293,8 +293,10 @@ def main() -> int:
     work.mkdir(parents=True)
     data = work / "in.txt"
     data.write_text((REPO / "tests" / "data" / "kill_texts.txt").read_text())
-    # --final mix: the run then has every stage, embed-final included, for kills to land in
-    run_args = ["--k", "6", "--max-iterations", "2", "--neighbours", "5", "--final", "mix"]
+    # --final mix: the run then has every stage, embed-final included, for kills to land in;
+    # --selector llm: refinement is LLM calls, not one transaction of the default rule
+    run_args = ["--k", "6", "--max-iterations", "2", "--neighbours", "5", "--final", "mix",
+                "--selector", "llm"]
     if a.real:
         sys.path.insert(0, str(REPO))
         from intentlocal.backends.fetch import fetch

@@ -97,8 +97,8 @@ async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> 
 async def test_search_filters_utterances_across_clusters(tmp_path: Path) -> None:
     from intentlocal.api import IntentClusterer
 
-    IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
-                    neighbours=3).fit(SUPPORT_TEXTS)
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
+                        neighbours=3).fit(SUPPORT_TEXTS)
     app = IntentLocalApp(backends=_fakes)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -114,7 +114,11 @@ async def test_search_filters_utterances_across_clusters(tmp_path: Path) -> None
         texts = [rows.get_row_at(i)[1] for i in range(rows.row_count)]
         assert texts and all("pin" in t or "pin" in rows.get_row_at(i)[2]
                              for i, t in enumerate(texts))
-        assert len(texts) == sum(1 for t in SUPPORT_TEXTS if "pin" in t)
+        # every text whose words or labels say "pin", and no other
+        want = sum(1 for t, labs in zip(SUPPORT_TEXTS, m.label_sets_, strict=True)
+                   if "pin" in t.lower() or any("pin" in lab for lab in labs))
+        assert want > sum(1 for t in SUPPORT_TEXTS if "pin" in t)  # labels matched too
+        assert len(texts) == want
 
 
 @pytest.mark.asyncio

@@ -109,7 +109,7 @@ class _Interrupting(FakeGenerator):
 
 @pytest.mark.parametrize("after", [1, 7, 16, 20, 27])
 def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
-    settings = Settings(k="4", neighbours=3, max_iterations=3)
+    settings = Settings(k="4", neighbours=3, max_iterations=3, selector="llm")
     corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, 17)), "mem")
     ref_store = Store()
     ref_gen = FakeGenerator()
@@ -335,7 +335,7 @@ def test_shared_selector_adds_the_most_shared_labels_without_a_call() -> None:
     # the LLM path, same texts: the selection calls are made
     llm_gen = FakeGenerator()
     IntentClusterer(embedder=FakeEmbedder(), generator=llm_gen, k="4", neighbours=3,
-                    max_iterations=1, max_select=1).fit(SUPPORT_TEXTS)
+                    max_iterations=1, max_select=1, selector="llm").fit(SUPPORT_TEXTS)
     assert any(g.name != "label" for _, g in llm_gen.calls)
 
 
