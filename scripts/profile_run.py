@@ -15,12 +15,16 @@ import sqlite3
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from intentlocal.pipeline.runner import SHARED_RULE
+
 
 def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
     per_it = db.execute(
         "SELECT iteration, COUNT(*), SUM(called), SUM(CASE WHEN called=0 AND candidates_json='[]'"
         " THEN 1 ELSE 0 END), SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens),"
-        " SUM(seconds) FROM steps WHERE run_id=? GROUP BY iteration", (run_id,)).fetchall()
+        " SUM(seconds), SUM(CASE WHEN called=0 AND model_id=? THEN 1 ELSE 0 END)"
+        " FROM steps WHERE run_id=? GROUP BY iteration", (SHARED_RULE, run_id)).fetchall()
     llm_by_stage = {("initial" if r[0] == 0 else f"refine-{r[0]}"): r[7] or 0.0 for r in per_it}
     recorded = db.execute("SELECT stage, seconds FROM stages WHERE run_id=? ORDER BY rowid",
                           (run_id,)).fetchall()
@@ -48,16 +52,17 @@ def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
            "seconds are shown, a lower bound"] if short else []),
         "",
         "| iteration | texts | calls | skipped: no candidate | skipped: same question | "
+        "added by the most-shared rule, no call | "
         "new prompt tok / call | cached tok / call | completion tok / call | s / call | "
         "new prompt tok/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for it, texts, called, no_cand, pt, ct, comp, secs in per_it:
-        called = called or 0
-        same = texts - called - no_cand
+    for it, texts, called, no_cand, pt, ct, comp, secs, ruled in per_it:
+        called, ruled = called or 0, ruled or 0
+        same = texts - called - no_cand - ruled
         c = max(called, 1)
         new = (pt or 0) - (ct or 0)
-        out.append(f"| {it} | {texts} | {called} | {no_cand} | {same} | {new / c:.0f} | "
+        out.append(f"| {it} | {texts} | {called} | {no_cand} | {same} | {ruled} | {new / c:.0f} | "
                    f"{(ct or 0) / c:.0f} | {(comp or 0) / c:.1f} | {(secs or 0) / c:.2f} | "
                    f"{new / max(secs or 0, 1e-9):.0f} |")
     return out

@@ -347,3 +347,26 @@ def test_runs_stored_before_the_selector_setting_keep_the_llm_picking() -> None:
     assert settings_from_dict(old).selector == "llm"
     with pytest.raises(ConfigError, match="selector must be one of llm, shared"):
         Settings(selector="vote").validate()
+
+
+def test_the_profile_tells_rule_added_steps_from_skipped_ones() -> None:
+    """scripts/profile_run.py: a refinement step the rule answered is not a "same
+    question" skip; both cost no call, but only one added labels."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "profile_run.py"
+    spec = importlib.util.spec_from_file_location("profile_run", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = _fit(k="4", neighbours=3, max_iterations=1)
+    rows = {line.split("|")[1].strip(): line for line in mod.profile(m.store_.db, m.run_id_)
+            if line.startswith("| 1 |")}
+    n = len(m.store_.uniques(m.run_id_))
+    offered = sum(1 for uid in range(n) for h in m.store_.history(m.run_id_, uid)
+                  if h["iteration"] == 1 and h["candidates"])
+    cells = [c.strip() for c in rows["1"].split("|")[1:-1]]
+    # iteration, texts, calls, no candidate, same question, rule-added
+    assert cells[:6] == ["1", str(n), "0", str(n - offered), "0", str(offered)]
+    assert offered
