@@ -30,9 +30,10 @@ sys.path.insert(0, str(REPO))
 
 
 def load(store: str, run: int, data: str) -> tuple[list[dict], dict[int, str], dict, dict]:
+    from intentlocal.bench import load_labelled
+
     con = sqlite3.connect(store)
-    lines = Path(data).read_text(encoding="utf-8").splitlines()
-    gold_by_idx = [json.loads(line)["label"] for line in lines if line.strip()]
+    gold_by_idx = load_labelled(data, None, 0)[1]
     gold: dict[int, str] = {}
     for idx, uid in con.execute("SELECT idx, uid FROM texts WHERE run_id=?", (run,)):
         gold.setdefault(uid, gold_by_idx[idx])

@@ -28,7 +28,7 @@ FTYPES = {"Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0"}
 def derive(source: Path, variant: VariantSpec, target: Path) -> Path:
     """``target``, made from ``source`` if missing and verified either way."""
     if target.is_file():
-        _verify(target, variant, made_now=False)
+        _verify(target, variant, target)
         return target
     if variant.requantize not in FTYPES:
         raise ModelError(f"variant {variant.name}: cannot requantise to {variant.requantize!r}; "
@@ -47,7 +47,7 @@ def derive(source: Path, variant: VariantSpec, target: Path) -> Path:
         partial.unlink(missing_ok=True)
         raise ModelError(f"llama.cpp could not requantise {source.name} to "
                          f"{variant.requantize} (code {rc})")
-    _verify(partial, variant, made_now=True)
+    _verify(partial, variant, target)
     os.replace(partial, target)
     return target
 
@@ -65,12 +65,12 @@ def own_hash(target: Path) -> str | None:
     return side.read_text(encoding="ascii").strip() if side.is_file() else None
 
 
-def _verify(path: Path, variant: VariantSpec, made_now: bool) -> None:
+def _verify(path: Path, variant: VariantSpec, target: Path) -> None:
+    """``path`` is ``target`` itself, or the copy just made that will become it."""
     got = sha256_file(path)
     if got == variant.sha256:
         return
-    target = path.with_name(path.name.removesuffix(".partial"))
-    if made_now:
+    if path != target:  # made just now
         # Another llama.cpp build (another CPU family, Metal) may round differently. The
         # variant is a default, so refusing it would stop a first run; the copy is kept,
         # its own hash recorded (and checked from then on), and the user told.
