@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from intentlocal.config import CLUSTERER_CHOICES, FINAL_CHOICES, SELECTOR_CHOICES
+from intentlocal.config import (
+    CLUSTERER_CHOICES,
+    FINAL_CHOICES,
+    JOIN_CHOICES,
+    SELECTOR_CHOICES,
+)
 from intentlocal.errors import IntentLocalError
 
 if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs it
@@ -144,6 +149,8 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "parallel",
         "label_splits",
         "selector",
+        "join",
+        "join_weight",
     )
     return {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
 
@@ -328,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="who adds the neighbours' labels in refinement: the most shared "
                    "are added without a call (shared, default), or the LLM picks among "
                    "them (llm, the paper's step 4)")
+    r.add_argument("--join", choices=JOIN_CHOICES,
+                   help="how refinement joins labels to a text before finding its new "
+                   "neighbours: embed 'text (labels)' again (text) or add the labels' "
+                   "mean vector to the text's (mix, each label embedded once)")
+    r.add_argument("--join-weight", type=float, dest="join_weight",
+                   help="weight of the labels' mean vector for --join mix")
     r.add_argument("--no-label-splits", action="store_false", dest="label_splits",
                    default=None,
                    help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "

@@ -18,14 +18,16 @@ from intentlocal.errors import ConfigError
 FINAL_CHOICES = ("texts", "text", "concat", "mix")
 CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage", "umap-hdbscan")
 SELECTOR_CHOICES = ("llm", "shared")
+JOIN_CHOICES = ("text", "mix")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of a run. Defaults are the best configuration measured so far (30 Nov):
+    """Every knob of a run. Defaults are the best configuration measured so far (1 Dec):
     the 0.5B label writer as Q4_0, 5 neighbours in the initial prompt, one refinement
-    iteration in which the neighbours' two most shared labels are added without an LLM
-    call, each text's own vector clustered by the selection of reports/clusterers.md,
+    iteration whose neighbours are found in the text vectors mixed with their labels'
+    vectors and whose two most shared labels are added without an LLM call, each text's
+    own vector clustered by the selection of reports/clusterers.md,
     with the labels choosing where UMAP + HDBSCAN splits groups. Each field says why."""
 
     llm: str = "qwen2.5-coder-0.5b:q4_0"
@@ -61,6 +63,18 @@ class Settings:
     most shared, or the initial labels alone, the default clusterer scored within 0.7
     ACC of each other on mtop_intent, massive_intent and clinc150 (5 seeds, true K;
     reports/refinement_selector.md), and the calls were a third of banking77's LLM time."""
+    join: str = "mix"
+    """How refinement joins a text's labels to it before retrieving its new neighbours.
+    "mix" (the default since 1 Dec): the text's own vector plus join_weight times the
+    mean vector of its labels, each distinct label embedded once. "text": the string
+    "text (label, label)" is embedded again, the paper's labels ⊕ text. Why "mix": the
+    second pass of the embedder over every text was the largest cost outside llama.cpp
+    (64 s on banking77, 44-82 s on the other sets); the mix costs 7-20 s, finds 70-83 %
+    of the re-embedded string's neighbours (w = 0.25 the closest of 0.1 / 0.25 / 0.5 on
+    all four sets), and the clusters came out the same to 0.1 ACC on all four sets,
+    5 seeds (reports/join_ablation.md)."""
+    join_weight: float = 0.25
+    """Weight of the labels' mean vector against the text's for join = "mix"."""
     neighbour_chars: int = 160
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True
@@ -142,6 +156,11 @@ class Settings:
         if self.selector not in SELECTOR_CHOICES:
             choices = ", ".join(SELECTOR_CHOICES)
             raise ConfigError(f"selector must be one of {choices}, got {self.selector!r}")
+        if self.join not in JOIN_CHOICES:
+            choices = ", ".join(JOIN_CHOICES)
+            raise ConfigError(f"join must be one of {choices}, got {self.join!r}")
+        if self.join_weight < 0:
+            raise ConfigError(f"join_weight must be 0 or more, got {self.join_weight}")
         if self.label_weight < 0:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.prompt_neighbours < 0:
@@ -214,6 +233,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "clusterer": lambda d: "kmeans",
     "label_splits": lambda d: False,  # runs stored before 30 Nov split by geometry alone
     "selector": lambda d: "llm",  # the LLM picked in every run stored before 30 Nov
+    "join": lambda d: "text",  # refinement re-embedded "text (labels)" before 1 Dec
 }
 
 

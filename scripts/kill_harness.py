@@ -294,9 +294,11 @@ def main() -> int:
     data = work / "in.txt"
     data.write_text((REPO / "tests" / "data" / "kill_texts.txt").read_text())
     # --final mix: the run then has every stage, embed-final included, for kills to land in;
-    # --selector llm: refinement is LLM calls, not one transaction of the default rule
+    # --selector llm: refinement is LLM calls, not one transaction of the default rule;
+    # --join text: each embed-N re-embeds every text (the default mix embeds labels, cached
+    # after embed-1, so a kill would seldom land in embed-2 or embed-final)
     run_args = ["--k", "6", "--max-iterations", "2", "--neighbours", "5", "--final", "mix",
-                "--selector", "llm"]
+                "--selector", "llm", "--join", "text"]
     if a.real:
         sys.path.insert(0, str(REPO))
         from intentlocal.backends.fetch import fetch

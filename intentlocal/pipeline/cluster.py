@@ -175,6 +175,36 @@ class AverageLinkage:
         return self._memo[key].copy()
 
 
+UMAP_EXACT_MAX = 4096
+"""Below this many rows UMAP computes every pairwise distance instead of NNDescent."""
+
+
+def umap_layout(
+    umap: Any, x: np.ndarray, n_neighbors: int, n_components: int, min_dist: float, seed: int
+) -> np.ndarray:
+    """UMAP's layout of ``x`` under the cosine distance.
+
+    Why the distance matrix is handed over below UMAP_EXACT_MAX rows: there UMAP
+    computes all pairwise distances itself, through scikit-learn calling its numba
+    cosine once per pair from Python (9.5 million calls for banking77's 3,079 texts,
+    10 of UMAP's 23 s). One matrix product gives the same distances (float rounding
+    aside). Above it UMAP's approximate neighbour search runs as before.
+    """
+    if len(x) < UMAP_EXACT_MAX:
+        xx = x.astype(np.float64)
+        norms = np.maximum(np.linalg.norm(xx, axis=1, keepdims=True), 1e-12)
+        xx = xx / norms
+        dist = np.clip(1.0 - xx @ xx.T, 0.0, 2.0)
+        np.fill_diagonal(dist, 0.0)
+        data, metric = dist, "precomputed"
+    else:
+        data, metric = x, "cosine"
+    return umap.UMAP(
+        n_neighbors=n_neighbors, n_components=n_components, min_dist=min_dist,
+        metric=metric, random_state=seed, n_jobs=1,
+    ).fit_transform(data)
+
+
 @dataclass
 class DensityClusterer:
     """UMAP to 5 dimensions, HDBSCAN, outliers to the nearest cluster, then exactly K.
@@ -231,11 +261,9 @@ class DensityClusterer:
                 raise RunError("the umap-hdbscan clusterer needs umap-learn") from exc
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # numba / sklearn deprecation chatter
-                layout = umap.UMAP(
-                    n_neighbors=self.n_neighbors, n_components=self.n_components,
-                    min_dist=self.min_dist, metric="cosine", random_state=self.random_state,
-                    n_jobs=1,
-                ).fit_transform(x)
+                layout = umap_layout(
+                    umap, x, self.n_neighbors, self.n_components, self.min_dist,
+                    self.random_state)
             self._memo.clear()
             self._memo[key] = HDBSCAN(
                 min_cluster_size=self.min_cluster_size, copy=True).fit_predict(layout)

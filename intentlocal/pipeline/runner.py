@@ -205,9 +205,10 @@ class Runner:
         label_sets = self.store.label_sets(run_id, n, 0)
         for it in range(1, s.max_iterations + 1):
             stage = f"refine-{it}"
-            joined = [join_labels(t, lab) for t, lab in zip(uniques, label_sets, strict=True)]
             vectors = self._timed(
-                run_id, f"embed-{it}", lambda st=stage, j=joined: self._embed(j, st)
+                run_id,
+                f"embed-{it}",
+                lambda st=stage, ls=label_sets: self._joined(uniques, text_vectors, ls, st),
             )
             neighbours = self._timed(
                 run_id, f"neighbours-{it}", lambda v=vectors: nearest_neighbours(v, m)
@@ -237,7 +238,7 @@ class Runner:
                     s.label_weight,
                 ),
             )
-        elif s.max_iterations == 0 or not converged:
+        elif s.max_iterations == 0 or not converged or s.join != "text":
             vectors = self._timed(
                 run_id,
                 "embed-final",
@@ -246,8 +247,24 @@ class Runner:
                     "embed-final",
                 ),
             )
-        # With convergence the last embedded vectors already carry the final labels.
+        # With convergence the last "text (labels)" vectors already carry the final labels.
         return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged)
+
+    def _joined(
+        self,
+        uniques: list[str],
+        text_vectors: np.ndarray,
+        label_sets: list[list[str]],
+        stage: str,
+    ) -> np.ndarray:
+        """The texts with their labels, as the vectors refinement retrieves neighbours in."""
+        s = self.settings
+        if s.join == "mix":
+            return mix_vectors(
+                text_vectors, label_sets, lambda b: self._embed(b, stage), s.join_weight
+            )
+        joined = [join_labels(t, lab) for t, lab in zip(uniques, label_sets, strict=True)]
+        return self._embed(joined, stage)
 
     def _chunks(self, uids: Sequence[int], done: Any) -> list[list[int]]:
         """The calls to make, in batches of ``settings.parallel`` that do not depend on

@@ -22,9 +22,12 @@ def test_twenty_random_kills_across_all_stages(tmp_path: Path) -> None:
     data.write_text((REPO / "tests" / "data" / "kill_texts.txt").read_text())
     # --final mix: the run has every stage, embed-final included (the default, final =
     # "texts", clusters the first embedding and has none); --selector llm: refinement
-    # calls the LLM, so kills land in it (the default rule writes it in one transaction)
+    # calls the LLM, so kills land in it (the default rule writes it in one transaction);
+    # --join text: every embed-N re-embeds the texts (the default mix embeds the distinct
+    # labels, which embed-final then finds cached: too quick for a kill to land)
     rep = run_harness(tmp_path, data, ["--k", "6", "--max-iterations", "2", "--neighbours", "5",
-                                       "--final", "mix", "--selector", "llm"], kills=20, seed=1)
+                                       "--final", "mix", "--selector", "llm", "--join", "text"],
+                      kills=20, seed=1)
     assert rep.kills_attempted == 20
     assert rep.kills_landed >= 18  # a kill may miss when its process finishes first
     assert set(rep.killed_in) >= set(PLAN) - {"embed-2", "refine-2"}, rep.killed_in

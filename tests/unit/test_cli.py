@@ -123,3 +123,12 @@ def test_summary_line_names_the_clusterer_and_hdbscans_own_count() -> None:
                     {"k": 54, "clusterer": "kmeans", "scores": scores})
     # no second opinion to give when HDBSCAN agrees with K
     assert cli.summary_line(store, given, 1, stats).startswith("54 clusters (given; by kmeans), ")
+
+
+@pytest.mark.parametrize("join", ["text", "mix"])
+def test_join_flags(tmp_path: Path, fakes, join: str) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(out), "--join", join, "--join-weight", "0.5"]) == 0
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert doc["settings"]["join"] == join and doc["settings"]["join_weight"] == 0.5

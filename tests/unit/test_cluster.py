@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -410,3 +412,40 @@ def test_clusterers_without_a_labels_parameter_still_plug_in() -> None:
     taking = Taking()
     fit_clusters(taking, x, 1, [["a"]] * 3)
     assert taking.got == [["a"]] * 3
+
+
+class _FakeUMAP:
+    """Records what UMAP was given; its layout is the input's first columns."""
+
+    seen: ClassVar[list[tuple[str, np.ndarray]]] = []
+
+    def __init__(self, *, metric: str, **_: object) -> None:
+        self.metric = metric
+
+    def fit_transform(self, data: np.ndarray) -> np.ndarray:
+        _FakeUMAP.seen.append((self.metric, data))
+        return np.asarray(data)[:, :2]
+
+
+def test_umap_gets_the_cosine_distance_matrix_below_its_exact_limit(monkeypatch) -> None:
+    """Below UMAP_EXACT_MAX rows UMAP would compute every pairwise cosine itself, one
+    Python call per pair; it gets the same distances from one matrix product instead."""
+    import types
+
+    from intentlocal.pipeline import cluster as C
+
+    fake = types.SimpleNamespace(UMAP=_FakeUMAP)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8)).astype(np.float32) * 3.0  # not unit rows
+    _FakeUMAP.seen.clear()
+    C.umap_layout(fake, x, 15, 5, 0.0, 0)
+    metric, data = _FakeUMAP.seen[-1]
+    assert metric == "precomputed"
+    from sklearn.metrics.pairwise import cosine_distances
+
+    assert np.allclose(data, cosine_distances(x), atol=1e-6)
+    assert np.all(np.diag(data) == 0.0)
+    monkeypatch.setattr(C, "UMAP_EXACT_MAX", 40)  # at the limit: UMAP's own search
+    C.umap_layout(fake, x, 15, 5, 0.0, 0)
+    metric, data = _FakeUMAP.seen[-1]
+    assert metric == "cosine" and data is x

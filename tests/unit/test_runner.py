@@ -370,3 +370,57 @@ def test_the_profile_tells_rule_added_steps_from_skipped_ones() -> None:
     # iteration, texts, calls, no candidate, same question, rule-added
     assert cells[:6] == ["1", str(n), "0", str(n - offered), "0", str(offered)]
     assert offered
+
+
+class _RecordingEmbedder(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def test_mix_join_embeds_each_label_once_instead_of_every_text_again() -> None:
+    """join = "mix": refinement's neighbours come from the text vectors plus their
+    labels' mean vector, so the embedder sees the distinct labels, not "text (labels)"."""
+    from intentlocal.pipeline.augment import mix_vectors
+    from intentlocal.pipeline.neighbours import nearest_neighbours
+
+    emb = _RecordingEmbedder()
+    m = IntentClusterer(embedder=emb, generator=FakeGenerator(), k="4", neighbours=3,
+                        max_iterations=1, join="mix", join_weight=0.25).fit(SUPPORT_TEXTS)
+    initial = [[a["label"] for step in h if step["iteration"] == 0 for a in step["added"]]
+               for h in m.label_history_]
+    joined = {join_labels(t, lab) for t, lab in zip(SUPPORT_TEXTS, initial, strict=True)}
+    assert not joined & set(emb.texts) - set(SUPPORT_TEXTS)
+    labels = {lab.replace("_", " ") for labs in initial for lab in labs}
+    assert labels <= set(emb.texts)
+    # and the neighbours refinement recorded are those of the mixed vectors
+    uniques = list(dict.fromkeys(SUPPORT_TEXTS))
+    first = {t: i for i, t in enumerate(SUPPORT_TEXTS)}
+    sets = [initial[first[t]] for t in uniques]
+    fresh = FakeEmbedder()
+    want = nearest_neighbours(mix_vectors(fresh.embed(uniques), sets, fresh.embed, 0.25), 3)
+    for uid, t in enumerate(uniques):
+        step = next(s for s in m.label_history_[first[t]] if s["iteration"] == 1)
+        assert step["neighbours"] == [int(j) for j in want[uid]]
+
+
+def test_text_join_embeds_text_with_labels_and_old_runs_keep_it() -> None:
+    from intentlocal.config import settings_from_dict
+
+    emb = _RecordingEmbedder()
+    m = IntentClusterer(embedder=emb, generator=FakeGenerator(), k="4", neighbours=3,
+                        max_iterations=1, join="text").fit(SUPPORT_TEXTS)
+    initial = [[a["label"] for step in h if step["iteration"] == 0 for a in step["added"]]
+               for h in m.label_history_]
+    assert join_labels(SUPPORT_TEXTS[0], initial[0]) in emb.texts
+    old = Settings(join="mix").to_dict()
+    del old["join"]
+    assert settings_from_dict(old).join == "text"
+    with pytest.raises(ConfigError, match="join must be one of text, mix"):
+        Settings(join="concat").validate()
+    with pytest.raises(ConfigError, match="join_weight must be 0 or more"):
+        Settings(join_weight=-1.0).validate()
