@@ -31,8 +31,10 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 SETS = ["banking77", "clinc150", "massive_intent", "mtop_intent"]
 
 
-def run_labels(store_path: str, run_id: int, texts: list[str]) -> list[list[str]]:
-    """Final labels per text of a finished run, checked to be a run of these texts."""
+def run_labels(store_path: str, run_id: int, texts: list[str],
+               distinct: bool = False) -> list[list[str]]:
+    """Final labels per text (per distinct text with ``distinct``) of a finished run,
+    checked to be a run of these texts."""
     from intentlocal.errors import InputError
     from intentlocal.store import Store
 
@@ -41,17 +43,24 @@ def run_labels(store_path: str, run_id: int, texts: list[str]) -> list[list[str]
     if [t for _, _, t in rows] != texts:
         raise InputError(f"{store_path} run {run_id} was not made from these texts")
     final = store.label_sets(run_id, len(store.uniques(run_id)), 1_000)
-    return [final[uid] for _, uid, _ in rows]
+    return final if distinct else [final[uid] for _, uid, _ in rows]
 
 
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
-             labels: list[list[str]] | None = None) -> list[dict]:
+             labels: list[list[str]] | None = None,
+             rows_of: list[int] | None = None) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
-    splits), as a run passes them by default."""
+    splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
+    input row's text is (--distinct: distinct texts clustered, every input row scored,
+    as a run does)."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
-    from intentlocal.pipeline.metrics import scores, summarise
+    from intentlocal.pipeline.metrics import scores as score_rows
+    from intentlocal.pipeline.metrics import summarise
+
+    def scores(gold: list[str], pred: np.ndarray) -> dict:
+        return score_rows(gold, pred if rows_of is None else np.asarray(pred)[rows_of])
 
     sel = SelectClusterer()
     per: dict[str, list[dict]] = {}
@@ -101,6 +110,10 @@ def main() -> int:
     ap.add_argument("--report", default=str(CHECKOUT / "reports" / "clusterers.md"))
     ap.add_argument("--no-mix", action="store_true",
                     help="skip the mixed-vector input (it embeds every distinct label)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="cluster the distinct texts, as a run does (same text once, "
+                    "whitespace and case aside), and score every input row by its text's "
+                    "cluster; by default every row is clustered")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -129,11 +142,18 @@ def main() -> int:
         k_true = len(set(gold))
         # a run's own store already holds its texts' vectors (same embedder): no re-embedding
         store = Store(labels_of[name][0]) if name in labels_of else cache
-        x = embed_cached(store, embedder, texts)
+        rows_of = None
+        if args.distinct:
+            from intentlocal.ingest import Corpus
+
+            uniques, rows_of = Corpus(texts, [], name).unique()
+            x = embed_cached(store, embedder, uniques)
+        else:
+            x = embed_cached(store, embedder, texts)
         inputs: list[tuple[str, np.ndarray, list[list[str]] | None]] = [
             ("embeddings alone", x, None)]
         if name in labels_of:
-            final = run_labels(*labels_of[name], texts)
+            final = run_labels(*labels_of[name], texts, args.distinct)
             inputs.append(("embeddings, refined labels guide the splits", x, final))
             if not args.no_mix:
                 mixed = mix_vectors(x, final, lambda b, st=store: embed_cached(st, embedder, b),
@@ -142,7 +162,7 @@ def main() -> int:
         for what, v, guide in inputs:
             k = MapEquationK(n_neighbors=settings.neighbours).estimate(v) if args.auto_k else k_true
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
-            for row in evaluate(v, gold, k, seeds, guide):
+            for row in evaluate(v, gold, k, seeds, guide, rows_of):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
@@ -160,7 +180,8 @@ def main() -> int:
         f"Embedder {embedder.model_id}; "
         + ("K estimated by MapEquationK" if args.auto_k else "true K")
         + f"; K-means n_init=10; mean ± sd over seeds {seeds}."
-        " ACC / NMI / ARI x 100. No gold labels in any selection: `select by silhouette` keeps,"
+        + (" Distinct texts clustered, every input row scored." if args.distinct else "")
+        + " ACC / NMI / ARI x 100. No gold labels in any selection: `select by silhouette` keeps,"
         " per seed, the candidate with the best cosine silhouette, `select by modularity` the"
         " highest modularity on the 10-NN graph, `select by tie-break` (the product's default)"
         " the best silhouette with ties (within 0.02) going to modularity, and modularity ties"
