@@ -21,12 +21,8 @@ neighbours sharing the label:
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import sqlite3
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -42,28 +38,6 @@ QUESTION = (
     "Message: {text}\nLabel: {label}\n"
     "Does this label name what the writer of the message wants? Answer yes or no."
 )
-
-
-def load(store: str, run: int, data: str) -> tuple[list[dict], dict[int, str], dict, dict]:
-    """Iteration-1 steps with their offered candidates (most shared first, as offered),
-    each distinct text's gold intent, its text and its initial label."""
-    from intentlocal.bench import load_labelled
-
-    con = sqlite3.connect(store)
-    gold_by_idx = load_labelled(data, None, 0)[1]
-    gold: dict[int, str] = {}
-    for idx, uid in con.execute("SELECT idx, uid FROM texts WHERE run_id=?", (run,)):
-        gold.setdefault(uid, gold_by_idx[idx])
-    texts = dict(con.execute("SELECT uid, text FROM uniques WHERE run_id=?", (run,)))
-    initial = dict(con.execute(
-        "SELECT uid, label FROM labels WHERE run_id=? AND iteration=0", (run,)))
-    steps = [
-        dict(uid=uid, cands=[c for c, _ in json.loads(cj)])
-        for uid, cj in con.execute(
-            "SELECT uid, candidates_json FROM steps WHERE run_id=? AND iteration=1"
-            " AND candidates_json != '[]' ORDER BY uid", (run,))
-    ]
-    return steps, gold, texts, initial
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -137,18 +111,12 @@ def main() -> int:
     a = ap.parse_args()
 
     from intentlocal.backends.registry import resolve_llm_path
+    from scripts.selection_audit import load, majority_right, sample_steps
 
-    steps, gold, texts, initial = load(a.store, a.run, a.data)
-    holders: dict[str, Counter[str]] = defaultdict(Counter)
-    for uid, lab in initial.items():
-        holders[lab][gold[uid]] += 1
-
-    def right(lab: str, uid: int) -> bool:
-        c = holders.get(lab)
-        return bool(c) and c.most_common(1)[0][0] == gold[uid]
-
-    pool = [s for s in steps if len(s["cands"]) >= 3]
-    sample = random.Random(0).sample(pool, min(a.sample, len(pool)))
+    # every step that offered candidates: the default rule's steps made no call
+    steps, gold, texts, initial = load(a.store, a.run, a.data, called_only=False)
+    right = majority_right(initial, gold)
+    sample = sample_steps(steps, a.sample)
     scorer = YesNoScorer(resolve_llm_path(a.llm)[0])
     pairs = [(texts[s["uid"]], c.replace("_", " ")) for s in sample for c in s["cands"]]
     t = time.perf_counter()

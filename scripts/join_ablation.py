@@ -70,6 +70,7 @@ def main() -> int:
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.pipeline.neighbours import nearest_neighbours
     from intentlocal.store import Store
+    from scripts.selector_ablation import show_table
 
     settings = load_settings()
     path, _, run = a.run.rpartition(":")
@@ -132,11 +133,7 @@ def main() -> int:
                      f"{s['acc']:.1f} ± {s['acc_sd']:.1f} | {s['nmi']:.1f} ± {s['nmi_sd']:.1f} |")
     head = ("| set | refinement neighbours from | seconds | share of the paper's neighbours "
             "| ACC | NMI |\n|---|---|---|---|---|---|")
-    print(head, *lines, sep="\n")
-    if a.report:
-        with open(a.report, "a", encoding="utf-8") as f:
-            f.write(f"\n`python scripts/join_ablation.py {a.set} {a.run}`\n\n")
-            f.write("\n".join([head, *lines]) + "\n")
+    show_table(head, lines, a.report)
     return 0
 
 

@@ -23,13 +23,18 @@ import random
 import sqlite3
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def load(store: str, run: int, data: str) -> tuple[list[dict], dict[int, str], dict, dict]:
+def load(
+    store: str, run: int, data: str, called_only: bool = True
+) -> tuple[list[dict], dict[int, str], dict, dict]:
+    """Iteration-1 steps that offered candidates (with ``called_only``, those the LLM
+    answered), each distinct text's gold intent, its text and its initial label."""
     from intentlocal.bench import load_labelled
 
     con = sqlite3.connect(store)
@@ -39,17 +44,39 @@ def load(store: str, run: int, data: str) -> tuple[list[dict], dict[int, str], d
         gold.setdefault(uid, gold_by_idx[idx])
     texts = dict(con.execute("SELECT uid, text FROM uniques WHERE run_id=?", (run,)))
     initial = dict(
-        con.execute("SELECT uid, output FROM steps WHERE run_id=? AND iteration=0", (run,))
+        con.execute("SELECT uid, label FROM labels WHERE run_id=? AND iteration=0", (run,))
     )
     steps = [
         dict(uid=uid, cands=[c for c, _ in json.loads(cj)], output=out)
         for uid, cj, out in con.execute(
             "SELECT uid, candidates_json, output FROM steps"
-            " WHERE run_id=? AND iteration=1 AND called=1 ORDER BY uid",
+            " WHERE run_id=? AND iteration=1 AND candidates_json != '[]'"
+            + (" AND called=1" if called_only else "")
+            + " ORDER BY uid",
             (run,),
         )
     ]
     return steps, gold, texts, initial
+
+
+def majority_right(initial: dict[int, str], gold: dict[int, str]) -> Callable[[str, int], bool]:
+    """The proxy for a right candidate: the gold intent most common among the texts
+    whose initial label it is equals the text's gold intent."""
+    holders: dict[str, Counter[str]] = defaultdict(Counter)
+    for uid, lab in initial.items():
+        holders[lab][gold[uid]] += 1
+
+    def right(lab: str, uid: int) -> bool:
+        c = holders.get(lab)
+        return bool(c) and c.most_common(1)[0][0] == gold[uid]
+
+    return right
+
+
+def sample_steps(steps: list[dict], n: int) -> list[dict]:
+    """The probes' sample: ``n`` steps with at least 3 candidates, seed 0."""
+    pool = [s for s in steps if len(s["cands"]) >= 3]
+    return random.Random(0).sample(pool, min(n, len(pool)))
 
 
 def picks(output: str | None) -> list[int]:
@@ -67,13 +94,7 @@ def main() -> int:
     a = ap.parse_args()
 
     steps, gold, texts, initial = load(a.store, a.run, a.data)
-    holders: dict[str, Counter[str]] = defaultdict(Counter)
-    for uid, lab in initial.items():
-        holders[lab][gold[uid]] += 1
-
-    def right(lab: str, uid: int) -> bool:
-        c = holders.get(lab)
-        return bool(c) and c.most_common(1)[0][0] == gold[uid]
+    right = majority_right(initial, gold)
 
     answers = Counter(s["output"] for s in steps)
     print(f"{a.store} run {a.run}: {len(steps)} refinement calls")
@@ -102,8 +123,7 @@ def main() -> int:
     from intentlocal.backends.registry import resolve_llm_path
     from intentlocal.pipeline.labels import load_prompt, read_selection, selection_request
 
-    pool = [s for s in steps if len(s["cands"]) >= 3]
-    sample = random.Random(0).sample(pool, min(a.sample, len(pool)))
+    sample = sample_steps(steps, a.sample)
     gen = LlamaCppGenerator(resolve_llm_path(a.llm)[0], n_ctx=2048, parallel=4)
     prompt = load_prompt("select_labels")
     own = {s["uid"]: [initial[s["uid"]]] for s in sample}

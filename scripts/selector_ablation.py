@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sqlite3
 import sys
 import time
@@ -66,6 +67,15 @@ def variants(store_path: str, run: int) -> tuple[list[str], dict[str, list[list[
     return [t for _, t in order], {v: [d.get(u, []) for u, _ in order] for v, d in per.items()}
 
 
+def show_table(head: str, lines: list[str], report: str | None) -> None:
+    """Prints a Markdown table and appends it to ``report`` under the command that made it."""
+    print(head, *lines, sep="\n")
+    if report:
+        with open(report, "a", encoding="utf-8") as f:
+            f.write(f"\n`python {shlex.join(sys.argv)}`\n\n")
+            f.write("\n".join([head, *lines]) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("set")
@@ -109,11 +119,7 @@ def main() -> int:
                      f"{s['nmi']:.1f} ± {s['nmi_sd']:.1f} | {', '.join(rules[v])} |")
     head = ("| set | labels | labels in all | ACC | NMI | split rule kept per seed |\n"
             "|---|---|---|---|---|---|")
-    print(head, *lines, sep="\n")
-    if a.report:
-        with open(a.report, "a", encoding="utf-8") as f:
-            f.write(f"\n`python scripts/selector_ablation.py {a.set} {a.run}`\n\n")
-            f.write("\n".join([head, *lines]) + "\n")
+    show_table(head, lines, a.report)
     return 0
 
 
