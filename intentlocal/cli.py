@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -447,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "fn", None):
             build_parser().print_help()
             return 2
-        return int(args.fn(args))
+        code = int(args.fn(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
     except IntentLocalError as exc:
         print(f"error: {exc.title}: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -456,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`intentlocal models list | head`): nothing is wrong with
+        # the command, so no traceback. Point stdout at /dev/null so that Python's own
+        # flush at exit does not raise again, and exit as a process killed by SIGPIPE.
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -94,6 +94,25 @@ def test_models_list(capsys) -> None:
     assert "qwen2.5-coder-0.5b" in out and "embeddinggemma-300m" in out
 
 
+def test_closed_pipe_is_not_a_traceback() -> None:
+    """`intentlocal models list | head`: the reader leaves first; no traceback, SIGPIPE's
+    status. The read end is closed before the command starts, so every write fails."""
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "intentlocal", "models", "list"],
+                              stdout=w, stderr=subprocess.PIPE, text=True, timeout=60,
+                              check=False)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
 def test_summary_line_names_the_clusterer_and_hdbscans_own_count() -> None:
     from intentlocal.api import start_run
     from intentlocal.config import Settings
