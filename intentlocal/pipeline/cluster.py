@@ -194,8 +194,15 @@ def umap_layout(
         xx = x.astype(np.float64)
         norms = np.maximum(np.linalg.norm(xx, axis=1, keepdims=True), 1e-12)
         xx = xx / norms
-        dist = np.clip(1.0 - xx @ xx.T, 0.0, 2.0)
-        np.fill_diagonal(dist, 0.0)
+        # Computed in float64, handed over in float32: UMAP casts its input to float32
+        # anyway, so this is the matrix it used, and no float64 copy (n^2 x 8 bytes,
+        # 76 MB at 3,079 texts) stays alive through the layout.
+        prod = xx @ xx.T
+        np.subtract(1.0, prod, out=prod)
+        np.clip(prod, 0.0, 2.0, out=prod)
+        np.fill_diagonal(prod, 0.0)
+        dist = prod.astype(np.float32)
+        del prod
         data, metric = dist, "precomputed"
     else:
         data, metric = x, "cosine"

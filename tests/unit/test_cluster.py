@@ -445,7 +445,26 @@ def test_umap_gets_the_cosine_distance_matrix_below_its_exact_limit(monkeypatch)
 
     assert np.allclose(data, cosine_distances(x), atol=1e-6)
     assert np.all(np.diag(data) == 0.0)
+    assert data.dtype == np.float32  # what UMAP casts to: no float64 copy kept alive
     monkeypatch.setattr(C, "UMAP_EXACT_MAX", 40)  # at the limit: UMAP's own search
     C.umap_layout(fake, x, 15, 5, 0.0, 0)
     metric, data = _FakeUMAP.seen[-1]
     assert metric == "cosine" and data is x
+
+
+def test_float32_distances_give_umap_the_same_layout() -> None:
+    """UMAP casts a float64 matrix to float32 itself, so handing it float32 changes no
+    layout (the memory saving is free)."""
+    import umap
+
+    from intentlocal.pipeline.cluster import umap_layout
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 16)).astype(np.float32)
+    ours = umap_layout(umap, x, 10, 3, 0.0, 0)
+    xx = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    d64 = np.clip(1.0 - xx @ xx.T, 0.0, 2.0)
+    np.fill_diagonal(d64, 0.0)
+    theirs = umap.UMAP(n_neighbors=10, n_components=3, min_dist=0.0, metric="precomputed",
+                       random_state=0, n_jobs=1).fit_transform(d64)
+    assert np.array_equal(ours, theirs)
