@@ -15,6 +15,7 @@ put in the model id; a copy changed after it was made is refused.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -41,14 +42,23 @@ def derive(source: Path, variant: VariantSpec, target: Path) -> Path:
     params.nthread = 1  # several threads may order the work differently: keep it exact
     params.ftype = getattr(llama_cpp, FTYPES[variant.requantize])
     params.allow_requantize = True
-    partial = target.with_name(target.name + ".partial")
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
-    if rc != 0 or not partial.is_file():
+    # One partial file per process: two first runs started together (a TUI and a CLI)
+    # would otherwise both write one ".partial" and one could rename the other's half-
+    # written file into place. Each writes its own; the renames are atomic, and both
+    # copies are the same verified bytes, so whichever lands last is as good.
+    fd, name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    partial = Path(name)
+    try:
+        rc = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+        if rc != 0 or not partial.is_file() or partial.stat().st_size == 0:
+            raise ModelError(f"llama.cpp could not requantise {source.name} to "
+                             f"{variant.requantize} (code {rc})")
+        _verify(partial, variant, target)
+        partial.chmod(0o644)  # mkstemp made it private; models are not secrets
+        os.replace(partial, target)
+    finally:
         partial.unlink(missing_ok=True)
-        raise ModelError(f"llama.cpp could not requantise {source.name} to "
-                         f"{variant.requantize} (code {rc})")
-    _verify(partial, variant, target)
-    os.replace(partial, target)
     return target
 
 

@@ -61,7 +61,7 @@ def test_a_build_that_quantises_differently_keeps_its_copy_under_its_own_hash(
     with pytest.warns(UserWarning, match="not the measured"):
         assert derive(tmp_path / "source.gguf", _variant(), target) == target
     assert own_hash(target) == hashlib.sha256(b"another build's bytes").hexdigest()
-    assert not (tmp_path / "x-q4_0.gguf.partial").exists()
+    assert not list(tmp_path.glob("*.partial"))
     assert derive(tmp_path / "source.gguf", _variant(), target) == target  # next use: accepted
     target.write_bytes(b"changed afterwards")
     with pytest.raises(ModelError, match="changed or cut short"):
@@ -87,3 +87,36 @@ def test_the_model_id_names_a_copy_that_differs_from_the_measured_one(
     path, model_id = registry.resolve_llm_path("qwen2.5-coder-0.5b:q4_0")
     assert path == made
     assert model_id == "qwen2.5-coder-0.5b:q4_0@" + sha256_file(made)[:12]
+
+
+def test_two_processes_making_the_same_copy_do_not_clobber_each_other(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A TUI and a CLI started together both make the Q4_0 copy. Simulated by a
+    quantiser that, halfway through writing, lets a second derive run to completion:
+    with one shared ".partial" name the second renamed the first's half-written file
+    away and the first failed; each now writes its own partial file."""
+    import hashlib
+
+    import llama_cpp
+
+    full = b"the whole requantised model"
+    variant = _variant(sha=hashlib.sha256(full).hexdigest())
+    target = tmp_path / "x-q4_0.gguf"
+    depth = [0]
+
+    def quantise(src: bytes, dst: bytes, params) -> int:
+        with open(dst.decode(), "wb") as out:  # one open file, as llama.cpp writes
+            out.write(full[:5])  # half written ...
+            out.flush()
+            depth[0] += 1
+            if depth[0] == 1:  # ... when the other process runs start to finish
+                assert derive(tmp_path / "source.gguf", variant, target) == target
+            out.write(full[5:])
+        return 0
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", quantise)
+    assert derive(tmp_path / "source.gguf", variant, target) == target
+    assert target.read_bytes() == full
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob("*.partial"))
