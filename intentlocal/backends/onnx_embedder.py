@@ -97,6 +97,12 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
 
     # -- lazy loading -------------------------------------------------------
+    def release(self) -> None:
+        """Drops the session (weights and onnxruntime's memory arena); the next call
+        loads it again. Why: see LlamaCppGenerator.release."""
+        with self._lock:
+            self._session = None
+
     def _load(self) -> None:
         if self._session is not None:
             return

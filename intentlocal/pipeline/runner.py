@@ -248,7 +248,17 @@ class Runner:
                 ),
             )
         # With convergence the last "text (labels)" vectors already carry the final labels.
+        self._release_models()
         return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged)
+
+    def _release_models(self) -> None:
+        """Frees both models before clustering, which needs neither: their memory and
+        the clusterers' working memory were the 10,003-text run's peak together
+        (reports/large_inputs_10003.md). Backends without ``release`` keep theirs."""
+        for backend in (self.generator, self.embedder):
+            release = getattr(backend, "release", None)
+            if release is not None:
+                release()
 
     def _joined(
         self,

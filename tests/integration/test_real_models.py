@@ -70,6 +70,30 @@ def test_same_prompt_same_answer_whatever_came_before(qwen) -> None:
     assert again.cached_tokens > 0
 
 
+def test_released_models_free_their_memory_and_load_again(qwen_path, minilm_dir) -> None:
+    """A run frees both models before clustering (its peak at 10,003 texts); an object
+    used again afterwards loads again and answers exactly as before."""
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(v.split()[1]) for v in f if v.startswith("VmRSS")) / 1024
+
+    llm = LlamaCppGenerator(qwen_path, model_id="q", n_ctx=2048)
+    first = _ask(llm, "Message: my card never arrived", label_grammar(), "Name the intent.")
+    loaded = rss_mb()
+    llm.release()
+    assert llm._llm is None
+    assert rss_mb() < loaded - 100  # the weights (about 400 MB) are returned
+    again = _ask(llm, "Message: my card never arrived", label_grammar(), "Name the intent.")
+    assert again.text == first.text
+    e = OnnxEmbedder(minilm_dir)
+    v = e.embed(["my card never arrived"])
+    e.release()
+    assert e._session is None
+    assert np.array_equal(e.embed(["my card never arrived"]), v)
+
+
 def test_bounded_selection_grammar_holds_the_model_to_two(qwen) -> None:
     g = selection_grammar(4, 2)
     out = _ask(qwen, "Candidates:\n1. a\n2. b\n3. c\n4. d\nChoose all four: answer 1,2,3,4.", g)

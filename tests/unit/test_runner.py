@@ -424,3 +424,40 @@ def test_text_join_embeds_text_with_labels_and_old_runs_keep_it() -> None:
         Settings(join="concat").validate()
     with pytest.raises(ConfigError, match="join_weight must be 0 or more"):
         Settings(join_weight=-1.0).validate()
+
+
+def test_both_models_are_released_before_clustering() -> None:
+    """Clustering needs neither model; a run frees them first (the 10,003-text run's
+    peak RSS was the loaded models beside the clusterers' working memory)."""
+    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.runner import Runner
+
+    events: list[str] = []
+
+    class Embedder(FakeEmbedder):
+        def embed(self, texts):
+            events.append("embed")
+            return super().embed(texts)
+
+        def release(self) -> None:
+            events.append("embedder released")
+
+    class Generator(FakeGenerator):
+        def release(self) -> None:
+            events.append("llm released")
+
+    class Recording(KMeansClusterer):
+        def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
+            events.append("cluster")
+            return super().fit_predict(x, k)
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, final="mix")
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, settings)
+    Runner(store, settings, Embedder(), Generator(), clusterer=Recording(10, 0)).execute(run_id)
+    last_embed = len(events) - 1 - events[::-1].index("embed")  # embed-final's labels
+    assert events.index("llm released") > last_embed
+    assert events.index("embedder released") > last_embed
+    assert events.index("cluster") > max(events.index("llm released"),
+                                         events.index("embedder released"))
