@@ -1,0 +1,230 @@
+"""Do the pseudo-labels improve the clusters when they shorten distances?
+
+Every earlier way of letting the labels act (joined as text, mixed into the vectors,
+choosing where HDBSCAN's groups split) left the default clusterer's partitions where
+the texts' vectors alone put them (README, issue 7). Here the labels act on the
+geometry both of the default's winning candidates see: the cosine distance between
+two texts is lowered by ``alpha`` x the Jaccard overlap of their label sets,
+
+    d'(i, j) = max(0, d(i, j) - alpha * |L_i & L_j| / |L_i | L_j|)
+
+so that texts the LLM named alike move closer even where the embedder put them
+apart. Both candidates are then run on d' with the true K, 5 seeds, on a finished
+run's distinct texts (every input row scored by its text's cluster, as a run does):
+
+* ``spectral-15``: K-means in the spectral embedding of the 15-NN graph of d';
+* ``umap-hdbscan``: UMAP given d' (precomputed), HDBSCAN, brought to K exactly as
+  ``DensityClusterer`` does (centroids, merges and splits on the text vectors).
+
+``alpha = 0`` is the texts alone (the same code path, so the comparison is fair).
+``--source initial`` uses only the labels the LLM wrote for the text itself
+(iteration 0); ``final`` adds refinement's shared labels. Gold labels score only.
+
+    python scripts/label_distance.py SET STORE:RUN [--alphas 0,0.05,0.1,0.2]
+        [--source initial,final] [--seeds 0,1,2,3,4] [--report reports/label_distance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+
+
+def label_sets(store_path: str, run: int, n: int, initial_only: bool) -> list[list[str]]:
+    """Each distinct text's labels (uid order): iteration 0 only, or all iterations;
+    spelling variants count as one (``label_key``, as refinement counts them)."""
+    from intentlocal.pipeline.augment import label_key
+
+    con = sqlite3.connect(store_path)
+    sets: list[list[str]] = [[] for _ in range(n)]
+    where = " AND iteration=0" if initial_only else ""
+    for uid, label in con.execute(
+        f"SELECT uid, label FROM labels WHERE run_id=?{where} ORDER BY id", (run,)
+    ):
+        if label_key(label) not in sets[uid]:
+            sets[uid].append(label_key(label))
+    return sets
+
+
+def jaccard(sets: list[list[str]]) -> np.ndarray:
+    """Dense n x n Jaccard overlap of the label sets (0 on the diagonal)."""
+    from scipy import sparse
+
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, s in enumerate(sets):
+        for lab in s:
+            rows.append(i)
+            cols.append(vocab.setdefault(lab, len(vocab)))
+    b = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sets), len(vocab)))
+    inter = (b @ b.T).toarray()
+    size = np.asarray(b.sum(axis=1)).ravel()
+    union = size[:, None] + size[None, :] - inter
+    j = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    np.fill_diagonal(j, 0.0)
+    return j
+
+
+def pair_purity(d: np.ndarray, j: np.ndarray, gold: np.ndarray,
+                n_neighbors: int = 15) -> dict[str, tuple[int, float]]:
+    """How many text pairs each source links, and which share of them are one gold
+    intent: the 15-NN graph's pairs, the pairs sharing a label, and the pairs sharing
+    a label that the graph does not already link (what labels could add)."""
+    n = len(d)
+    dd = d.copy()
+    np.fill_diagonal(dd, np.inf)
+    idx = np.argsort(dd, axis=1, kind="stable")[:, :n_neighbors]
+    knn = np.zeros((n, n), dtype=bool)
+    knn[np.repeat(np.arange(n), n_neighbors), idx.ravel()] = True
+    knn |= knn.T
+    same = gold[:, None] == gold[None, :]
+    shared = j > 0
+    out = {}
+    for name, m in (("15-NN graph", knn), ("sharing a label", shared),
+                    ("sharing a label, not in the graph", shared & ~knn)):
+        out[name] = (int(m.sum() // 2), float(same[m].mean()) if m.any() else float("nan"))
+    return out
+
+
+def cosine_distance(x: np.ndarray) -> np.ndarray:
+    xx = x.astype(np.float64)
+    xx /= np.maximum(np.linalg.norm(xx, axis=1, keepdims=True), 1e-12)
+    d = np.clip(1.0 - xx @ xx.T, 0.0, 2.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def spectral_on(d: np.ndarray, k: int, seeds: list[int], n_neighbors: int = 15) -> list[np.ndarray]:
+    """SpectralKMeans' graph and embedding, built from the distance matrix ``d``."""
+    from scipy import sparse
+    from sklearn.cluster import KMeans
+    from sklearn.manifold import spectral_embedding
+
+    from intentlocal.pipeline.vectors import unit_rows
+
+    n = len(d)
+    dd = d.copy()
+    np.fill_diagonal(dd, np.inf)
+    idx = np.argsort(dd, axis=1, kind="stable")[:, :n_neighbors]
+    rows = np.repeat(np.arange(n), n_neighbors)
+    a = sparse.csr_matrix((np.ones(idx.size), (rows, idx.ravel())), shape=(n, n))
+    g = (0.5 * (a + a.T)).tocsr()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Graph is not fully connected")
+        e = unit_rows(spectral_embedding(g, n_components=k, random_state=0))
+    return [KMeans(k, n_init=10, random_state=s).fit_predict(e) for s in seeds]
+
+
+def umap_hdbscan_on(d: np.ndarray, x: np.ndarray, k: int, seeds: list[int]) -> list[np.ndarray]:
+    """DensityClusterer with UMAP's layout computed from ``d`` instead of the vectors."""
+    import umap
+    from sklearn.cluster import HDBSCAN
+
+    from intentlocal.pipeline.cluster import DensityClusterer
+
+    class OnDistances(DensityClusterer):
+        def groups(self, xv: np.ndarray) -> np.ndarray:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                layout = umap.UMAP(n_neighbors=self.n_neighbors, n_components=self.n_components,
+                                   min_dist=self.min_dist, metric="precomputed",
+                                   random_state=self.random_state, n_jobs=1).fit_transform(d)
+            return HDBSCAN(min_cluster_size=self.min_cluster_size, copy=True).fit_predict(layout)
+
+    return [OnDistances(random_state=s).fit_predict(x, k) for s in seeds]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("set")
+    ap.add_argument("run", metavar="STORE:RUN")
+    ap.add_argument("--alphas", default="0,0.05,0.1,0.2")
+    ap.add_argument("--source", default="initial,final")
+    ap.add_argument("--clusterers", default="spectral-15,umap-hdbscan")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--report", help="append the table's rows to this Markdown file")
+    ap.add_argument("--gold", help="labelled JSONL the run was made from (default: the "
+                    "set's test.jsonl)")
+    ap.add_argument("--purity-only", action="store_true",
+                    help="only the table of which text pairs the labels link")
+    a = ap.parse_args()
+
+    from intentlocal.api import build_backends
+    from intentlocal.bench import load_labelled
+    from intentlocal.config import load_settings
+    from intentlocal.pipeline.embedding import embed_cached
+    from intentlocal.pipeline.metrics import scores, summarise
+    from intentlocal.store import Store
+    from scripts.selector_ablation import show_table
+
+    path, _, run_s = a.run.rpartition(":")
+    run = int(run_s)
+    con = sqlite3.connect(path)
+    uniques = [t for (t,) in con.execute(
+        "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
+    rows_in = con.execute(
+        "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (run,)).fetchall()
+    texts, gold = load_labelled(a.gold or DATA / a.set / "test.jsonl", None, 0)
+    if [t for _, t in rows_in] != texts:
+        raise SystemExit(f"{a.run} was not made from {a.gold or a.set + ' test set'}")
+    uid_of = np.array([u for u, _ in rows_in])
+    k = len(set(gold))
+    seeds = [int(s) for s in a.seeds.split(",")]
+
+    embedder, _ = build_backends(load_settings())
+    x = embed_cached(Store(path), embedder, uniques)  # the run's own vectors: a cache hit
+    d = cosine_distance(x)
+    gold_of = {}
+    for u, g in zip(uid_of.tolist(), gold, strict=True):
+        gold_of.setdefault(u, g)
+    gold_u = np.array([gold_of[u] for u in range(len(uniques))])
+    lines: list[str] = []
+    purity: list[str] = []
+    for source in a.source.split(","):
+        sets = label_sets(path, run, len(uniques), source == "initial")
+        j = jaccard(sets)
+        linked = float((j > 0).sum(axis=1).mean())
+        for what, (pairs, share) in pair_purity(d, j, gold_u).items():
+            if what == "15-NN graph" and purity:
+                continue
+            src = "" if what == "15-NN graph" else f"{source} labels, "
+            purity.append(f"| {a.set} | {src}{what} | {pairs:,} | {share:.3f} |")
+        print(*purity, sep="\n", file=sys.stderr)
+        for alpha in ([] if a.purity_only else (float(v) for v in a.alphas.split(","))):
+            if alpha == 0 and source != a.source.split(",")[0]:
+                continue  # the texts alone: once is enough
+            dl = np.maximum(d - alpha * j, 0.0)
+            np.fill_diagonal(dl, 0.0)
+            for name in a.clusterers.split(","):
+                t = time.perf_counter()
+                parts = (spectral_on(dl, k, seeds) if name == "spectral-15"
+                         else umap_hdbscan_on(dl, x, k, seeds))
+                s = summarise([scores(gold, np.asarray(p)[uid_of]) for p in parts])
+                what = "texts alone" if alpha == 0 else f"{source} labels, alpha {alpha:g}"
+                lines.append(
+                    f"| {a.set} | {name} | {what} | {linked if alpha else 0:.1f} | "
+                    f"{s['acc']:.1f} ± {s['acc_sd']:.1f} | {s['nmi']:.1f} ± {s['nmi_sd']:.1f} "
+                    f"| {s['ari']:.1f} |")
+                print(lines[-1], f"{time.perf_counter() - t:.0f} s", file=sys.stderr)
+    head = ("| set | clusterer | distances | texts sharing a label (mean per text) | ACC | NMI "
+            "| ARI |\n|---|---|---|---|---|---|---|")
+    if lines:
+        show_table(head, lines, a.report)
+    base = float(np.mean(gold_u[:, None] == gold_u[None, :]))
+    show_table("| set | text pairs | pairs | share of one gold intent |\n|---|---|---|---|",
+               [*purity, f"| {a.set} | any two texts | | {base:.3f} |"], a.report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
