@@ -168,7 +168,7 @@ def run_bench(args: Namespace) -> int:
     base = embed(texts)
     report["embed_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
-    est = MapEquationK(n_neighbors=settings.neighbours, random_state=args.seed)
+    est = MapEquationK(n_neighbors=settings.auto_k_neighbours, random_state=args.seed)
     k_base = est.estimate(base)
     report["auto_k_seconds"] = round(time.monotonic() - t0, 1)
     report["k_est_embeddings"] = k_base

@@ -137,6 +137,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "embedder",
         "k",
         "neighbours",
+        "auto_k_neighbours",
         "prompt_neighbours",
         "max_iterations",
         "max_select",
@@ -316,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--llm", help="manifest name or path to a .gguf")
     r.add_argument("--embedder", help="manifest name[:variant] or path to an ONNX folder")
     r.add_argument("--neighbours", type=int)
+    r.add_argument("--auto-k-neighbours", type=int, dest="auto_k_neighbours",
+                   help="neighbours per text in auto-K's graph: fewer, more clusters "
+                        "(default 0: 10 up to 4,500 texts, then one per 450, at most 40)")
     r.add_argument("--prompt-neighbours", type=int, dest="prompt_neighbours",
                    help="neighbours shown in the initial-label prompt (nearest first)")
     r.add_argument("--max-iterations", type=int, dest="max_iterations")

@@ -42,6 +42,13 @@ class Settings:
     """A manifest name (NAME or NAME:VARIANT, e.g. embeddinggemma-300m:int8) or an ONNX folder."""
     k: str = "auto"
     """Number of clusters, or "auto" to estimate it."""
+    auto_k_neighbours: int = 0
+    """Neighbours per text in the graph whose map-equation modules estimate K (k = auto).
+    Fewer: finer intents, more clusters. 0 (the default since 1 Dec): 10 up to 4,500
+    texts, then one per 450 texts, at most 40 (autok.neighbours_for), because at a fixed
+    10 the estimate grows with the number of texts drawn from the same intents: 77, 129
+    and 255 clusters on 2,500, 5,000 and 9,999 banking77 training texts of 77 intents
+    (reports/auto_k_scaling.md)."""
     neighbours: int = 10
     """m: neighbours shown to the LLM and whose labels are offered in refinement."""
     max_iterations: int = 1
@@ -144,6 +151,9 @@ class Settings:
 
     def validate(self) -> Settings:
         self.resolved_k()
+        if self.auto_k_neighbours < 0:
+            raise ConfigError(
+                f"auto_k_neighbours must be 0 (scaled) or more, got {self.auto_k_neighbours}")
         for name in ("neighbours", "max_candidates", "neighbour_chars", "n_ctx", "kmeans_init"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -234,6 +244,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "label_splits": lambda d: False,  # runs stored before 30 Nov split by geometry alone
     "selector": lambda d: "llm",  # the LLM picked in every run stored before 30 Nov
     "join": lambda d: "text",  # refinement re-embedded "text (labels)" before 1 Dec
+    "auto_k_neighbours": lambda d: d.get("neighbours", 10),  # auto-K's graph used m
 }
 
 

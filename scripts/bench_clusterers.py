@@ -160,7 +160,9 @@ def main() -> int:
                                     0.1)
                 inputs.append(("refined labels, mix w=0.1", mixed, None))
         for what, v, guide in inputs:
-            k = MapEquationK(n_neighbors=settings.neighbours).estimate(v) if args.auto_k else k_true
+            k = k_true
+            if args.auto_k:
+                k = MapEquationK(n_neighbors=settings.auto_k_neighbours).estimate(v)
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
             for row in evaluate(v, gold, k, seeds, guide, rows_of):
                 row.update(set=name, input=what, k_true=k_true)

@@ -1,14 +1,17 @@
 """Auto-K: estimate the number of clusters (intents) when the user gives none.
 
-``MapEquationK`` (alias ``AutoK``): build the union 10-nearest-neighbour graph of the
-vectors (cosine, the pipeline's own neighbour count), find the partition that minimises
-the two-level map equation (the Infomap objective: the description length of a random
-walk on the graph) and return its number of modules. The search is Louvain-style local
+``MapEquationK`` (alias ``AutoK``): build the union k-nearest-neighbour graph of the
+vectors (cosine; k = 10, or one per 450 vectors beyond 4,500, at most 40:
+``neighbours_for``), find the partition that minimises the two-level map equation
+(the Infomap objective: the description length of a random walk on the graph) and
+return its number of modules. The search is Louvain-style local
 moving plus aggregation, node-level fine-tuning, then a merge path down to one module
 that keeps the shortest code seen, best of ``trials`` seeded runs. numpy/scipy only.
 
 Why this one. Measured by scripts/bench_auto_k.py (reports/auto_k_<embedder>.md) on the
-four test sets, K_est (error vs K_true), one seed, 2-core machine, 1 BLAS thread:
+four test sets, K_est (error vs K_true), one seed, 2-core machine, 1 BLAS thread, with
+k = 10, which the scaled count keeps for all four (larger inputs:
+reports/auto_k_scaling.md):
 
     embedder            banking77 K=77  clinc150 K=150  massive K=59  mtop K=102  max err
     MiniLM-L6 int8      93 (+21%)       159 (+6%)       81 (+37%)     77 (-25%)   37%
@@ -331,22 +334,43 @@ def graph_communities(
 # ------------------------------------------------------------------ the estimator
 
 
+def neighbours_for(n: int, per: int = 450, low: int = 10, high: int = 40) -> int:
+    """The auto-K graph's neighbour count for ``n`` texts: one per ``per`` texts, within
+    [low, high].
+
+    Why it grows with n: at a fixed count each text's neighbourhood covers a shrinking
+    share of the data as texts are added, and the map equation resolves ever finer
+    modules. On random subsets of banking77's training texts (the same 77 intents) a
+    fixed 10 found 77 / 129 / 255 modules at 2,500 / 5,000 / 9,999 texts; the count
+    that lands near 77 grows about in proportion to n (10 at 2,500, 20-28 at 5,000,
+    28-40 at 9,999). Why not below 10: with 5 neighbours the graph of a few hundred
+    texts falls apart, and structureless noise came out as 72 modules instead of 1
+    (tests/unit/test_autok.py), while 10 was measured right at the four test sets'
+    sizes (2,970-4,500 texts), where the best count differs by set (about 7 for
+    mtop_intent, 10 for clinc150, 12 for banking77). ``per`` = 450 keeps 10 up to
+    4,500 texts, so nothing measured there changes, and grows beyond it; 40 bounds the
+    graph's size and the estimator's time (reports/auto_k_scaling.md).
+    """
+    return int(min(high, max(low, round(n / per))))
+
+
 @dataclass
 class MapEquationK:
     """K = number of modules of the map-equation-optimal partition of the kNN graph.
 
     n_neighbors: k of the union k-nearest-neighbour graph (cosine), the granularity
-        knob: more neighbours, fewer and larger modules. 10 is the pipeline's own
-        neighbour count (Settings.neighbours).
+        knob: more neighbours, fewer and larger modules. 0 (the default): scaled with
+        the number of vectors by ``neighbours_for`` (10 up to 4,500 vectors).
     trials: seeded optimisation runs; the partition with the shortest code is kept.
     random_state: seed of the node orders; the estimate is deterministic given it.
     """
 
-    n_neighbors: int = 10
+    n_neighbors: int = 0
     trials: int = 2
     random_state: int = 0
     labels_: np.ndarray | None = field(default=None, repr=False)
     codelength_: float = field(default=float("nan"), repr=False)
+    n_neighbors_: int = field(default=0, repr=False)  # the count the last estimate used
 
     def estimate(self, x: np.ndarray) -> int:
         x = np.asarray(x, dtype=np.float32)
@@ -360,7 +384,8 @@ class MapEquationK:
             return 1
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = x / np.where(norms > 0, norms, 1.0)
-        a = knn_graph(x, self.n_neighbors)
+        self.n_neighbors_ = self.n_neighbors or neighbours_for(n)
+        a = knn_graph(x, self.n_neighbors_)
         labels = graph_communities(a, "mapequation", seed=self.random_state, trials=self.trials)
         self.labels_ = labels
         self.codelength_ = map_equation(a, labels)

@@ -127,7 +127,7 @@ class Runner:
             settings.clusterer, settings.kmeans_init, settings.seed
         )
         self.k_estimator = k_estimator or MapEquationK(
-            n_neighbors=settings.neighbours, random_state=settings.seed
+            n_neighbors=settings.auto_k_neighbours, random_state=settings.seed
         )
         self.progress = progress or (lambda e: None)
         self.cancel = cancel or threading.Event()
@@ -521,6 +521,9 @@ class Runner:
             return {
                 "k": out[0],
                 "estimated": out[1],
+                # the auto-K graph's neighbour count (0: K was given, no estimate ran)
+                "auto_k_neighbours": getattr(self.k_estimator, "n_neighbors_", 0)
+                if out[1] else 0,
                 # what SelectClusterer tried and kept: the user can see why these clusters
                 "clusterer": getattr(self.clusterer, "chosen_", "") or self.settings.clusterer,
                 "scores": getattr(self.clusterer, "scores_", {}),

@@ -12,6 +12,7 @@ from intentlocal.pipeline.autok import (
     knn_graph,
     knn_indices,
     map_equation,
+    neighbours_for,
 )
 
 
@@ -162,3 +163,53 @@ def test_knn_graph_union_or_mean_of_the_two_directions() -> None:
     mean = knn_graph(x, 1, symmetrise="mean").toarray()
     assert union[0, 1] == union[1, 0] == 1 and union[1, 2] == union[2, 1] == 1
     assert mean[0, 1] == 1 and mean[1, 2] == mean[2, 1] == 0.5 and mean[0, 2] == 0
+
+
+@pytest.mark.parametrize(
+    ("n", "k"), [(3, 10), (770, 10), (4500, 10), (5000, 11), (9999, 22), (10**6, 40)]
+)
+def test_neighbour_count_grows_with_the_number_of_texts(n: int, k: int) -> None:
+    assert neighbours_for(n) == k
+
+
+def test_the_estimate_uses_the_scaled_count_unless_one_is_given(monkeypatch) -> None:
+    from intentlocal.pipeline import autok
+
+    x, _ = _sphere_blobs(5, 32, 0.12)
+    est = MapEquationK()
+    est.estimate(x)
+    assert est.n_neighbors_ == neighbours_for(len(x)) == 10
+
+    class Built(Exception):
+        pass
+
+    def graph_only(v: np.ndarray, k: int) -> None:
+        raise Built(k)  # the graph's k is all this checks; skip the search
+
+    monkeypatch.setattr(autok, "knn_graph", graph_only)
+    with pytest.raises(Built) as got:
+        MapEquationK().estimate(np.random.default_rng(0).normal(size=(9999, 8)))
+    assert got.value.args == (22,)
+    monkeypatch.undo()
+    fixed = MapEquationK(n_neighbors=12)
+    fixed.estimate(x)
+    assert fixed.n_neighbors_ == 12
+
+
+def test_more_neighbours_read_a_coarser_granularity() -> None:
+    """The knob's direction, which the scaling relies on: blobs made of two close
+    sub-blobs are split in two with few neighbours and read whole with many."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(4, 24))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    parts = []
+    for c in centres:
+        offset = rng.normal(size=24)
+        offset *= 0.2 / np.linalg.norm(offset)
+        parts += [c + offset + 0.05 * rng.normal(size=(60, 24)),
+                  c - offset + 0.05 * rng.normal(size=(60, 24))]
+    x = np.vstack(parts).astype(np.float32)
+    fine = MapEquationK(n_neighbors=10).estimate(x)
+    coarse = MapEquationK(n_neighbors=90).estimate(x)
+    assert fine == 8, fine
+    assert coarse == 4, coarse

@@ -57,6 +57,15 @@ def test_selector_flag(tmp_path: Path, fakes, selector: str) -> None:
     assert doc["settings"]["selector"] == selector
 
 
+def test_auto_k_neighbours_flag(tmp_path: Path, fakes) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["run", str(_csv(tmp_path)), "--neighbours", "3", "--out", str(out),
+                     "--auto-k-neighbours", "4"]) == 0
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert doc["settings"]["auto_k_neighbours"] == 4
+    assert cli.main(["run", str(_csv(tmp_path)), "--auto-k-neighbours", "-1"]) != 0
+
+
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
     p = tmp_path / "x.csv"
     p.write_text("id,body\n1,hi\n")

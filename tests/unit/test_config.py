@@ -42,10 +42,11 @@ def test_a_run_stored_before_a_setting_existed_keeps_what_it_did() -> None:
     """Resuming an old run must not switch it to a newer default: runs stored before
     `clusterer` used K-means, before `prompt_neighbours` showed all m neighbours."""
     old = Settings().to_dict()
-    del old["clusterer"], old["prompt_neighbours"]
+    del old["clusterer"], old["prompt_neighbours"], old["auto_k_neighbours"]
     old["neighbours"] = 8
     s = settings_from_dict(old)
     assert s.clusterer == "kmeans" and s.prompt_neighbours == 8
+    assert s.auto_k_neighbours == 8  # auto-K's graph used m neighbours before 1 Dec
     assert settings_from_dict(Settings().to_dict()) == Settings()
 
 

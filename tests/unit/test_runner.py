@@ -72,8 +72,14 @@ def test_no_call_when_nothing_new_is_offered() -> None:
 
 
 def test_auto_k_runs_and_is_bounded() -> None:
-    m = _fit(k="auto", neighbours=3)
+    m = _fit(k="auto", neighbours=3, auto_k_neighbours=3)
     assert 2 <= m.k_ <= len(SUPPORT_TEXTS) - 1
+    assert m.store_.stages(m.run_id_)["cluster"]["detail"]["auto_k_neighbours"] == 3
+    # by default the estimate's graph is scaled with the input, not tied to m
+    m = _fit(k="auto", neighbours=3)
+    assert m.store_.stages(m.run_id_)["cluster"]["detail"]["auto_k_neighbours"] == 10
+    m = _fit(k="4", neighbours=3)
+    assert m.store_.stages(m.run_id_)["cluster"]["detail"]["auto_k_neighbours"] == 0
 
 
 def test_tiny_inputs() -> None:
