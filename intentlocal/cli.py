@@ -202,6 +202,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if not finished:
+        from intentlocal.backends.llm import amx_note
+
+        note = amx_note()
+        if note:
+            print(f"  {note}", file=sys.stderr)
         try:
             execute_run(store, run_id, embedder=embedder, generator=generator, progress=_Line())
         except KeyboardInterrupt:

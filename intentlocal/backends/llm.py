@@ -37,6 +37,25 @@ def build_has_amx() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
+def amx_note() -> str | None:
+    """One line for a user whose llama.cpp build has AMX kernels, or None.
+
+    Why: such a build runs without llama.cpp's extra weight buffers (see load_llama),
+    which also drops the repacked Q4_0 layout the default model is fast with; a build
+    without the AMX kernels was 1.4x faster on a Sapphire Rapids VM. Nothing in the
+    run can fix that, so the user is told once where the README shows the build.
+    """
+    try:
+        has_amx = build_has_amx()
+    except ImportError:  # no llama.cpp at all: the model loader says what is missing
+        return None
+    if not has_amx:
+        return None
+    return ("note: this llama.cpp build has AMX kernels, so it runs without its repacked "
+            "weights (they crash with AMX on some CPUs) and labels slower; the README's "
+            "'Intel CPUs with AMX' shows a faster build")
+
+
 _PATCH_LOCK = threading.RLock()  # re-entrant: one load nests two patches
 
 

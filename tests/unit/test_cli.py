@@ -66,6 +66,19 @@ def test_auto_k_neighbours_flag(tmp_path: Path, fakes) -> None:
     assert cli.main(["run", str(_csv(tmp_path)), "--auto-k-neighbours", "-1"]) != 0
 
 
+@pytest.mark.parametrize("has_amx", [True, False])
+def test_a_build_with_amx_kernels_is_pointed_to_the_faster_build(
+    tmp_path: Path, fakes, capsys, monkeypatch, has_amx: bool
+) -> None:
+    from intentlocal.backends import llm
+
+    monkeypatch.setattr(llm, "build_has_amx", lambda: has_amx)
+    assert cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert ("Intel CPUs with AMX" in err) is has_amx
+
+
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
     p = tmp_path / "x.csv"
     p.write_text("id,body\n1,hi\n")
