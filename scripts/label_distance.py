@@ -75,15 +75,21 @@ def jaccard(sets: list[list[str]]) -> np.ndarray:
     return j
 
 
+def nearest_by_distance(d: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n, k) of each row's k nearest other rows under the distance matrix
+    ``d``, nearest first, ties broken by index (deterministic)."""
+    dd = d.copy()
+    np.fill_diagonal(dd, np.inf)
+    return np.argsort(dd, axis=1, kind="stable")[:, :k]
+
+
 def pair_purity(d: np.ndarray, j: np.ndarray, gold: np.ndarray,
                 n_neighbors: int = 15) -> dict[str, tuple[int, float]]:
     """How many text pairs each source links, and which share of them are one gold
     intent: the 15-NN graph's pairs, the pairs sharing a label, and the pairs sharing
     a label that the graph does not already link (what labels could add)."""
     n = len(d)
-    dd = d.copy()
-    np.fill_diagonal(dd, np.inf)
-    idx = np.argsort(dd, axis=1, kind="stable")[:, :n_neighbors]
+    idx = nearest_by_distance(d, n_neighbors)
     knn = np.zeros((n, n), dtype=bool)
     knn[np.repeat(np.arange(n), n_neighbors), idx.ravel()] = True
     knn |= knn.T
@@ -113,9 +119,7 @@ def spectral_on(d: np.ndarray, k: int, seeds: list[int], n_neighbors: int = 15) 
     from intentlocal.pipeline.vectors import unit_rows
 
     n = len(d)
-    dd = d.copy()
-    np.fill_diagonal(dd, np.inf)
-    idx = np.argsort(dd, axis=1, kind="stable")[:, :n_neighbors]
+    idx = nearest_by_distance(d, n_neighbors)
     rows = np.repeat(np.arange(n), n_neighbors)
     a = sparse.csr_matrix((np.ones(idx.size), (rows, idx.ravel())), shape=(n, n))
     g = (0.5 * (a + a.T)).tocsr()
