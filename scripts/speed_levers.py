@@ -83,6 +83,15 @@ CONFIGS = [
     Config("+ 4 together, no neighbours, head in the prefix, weights requantised to Q4_0",
            {**KEPT, "parallel": 4}, prompt_neighbours=0, static_head=True,
            llm_ref="qwen2.5-coder-0.5b:q4_0"),
+    Config("+ 4 together, 3 neighbours, head in the prefix, weights requantised to Q4_0",
+           {**KEPT, "parallel": 4}, prompt_neighbours=3, static_head=True,
+           llm_ref="qwen2.5-coder-0.5b:q4_0"),
+    Config("+ 4 together, 2 neighbours, head in the prefix, weights requantised to Q4_0",
+           {**KEPT, "parallel": 4}, prompt_neighbours=2, static_head=True,
+           llm_ref="qwen2.5-coder-0.5b:q4_0"),
+    Config("+ 8 together, 5 neighbours, head in the prefix, weights requantised to Q4_0",
+           {**KEPT, "parallel": 8}, prompt_neighbours=5, static_head=True,
+           llm_ref="qwen2.5-coder-0.5b:q4_0"),
 ]
 
 
