@@ -11,6 +11,7 @@ so it profiles any run, killed and resumed or not, without re-running it.
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -65,6 +66,12 @@ def profile(db: sqlite3.Connection, run_id: int) -> list[str]:
         out.append(f"| {it} | {texts} | {called} | {no_cand} | {same} | {ruled} | {new / c:.0f} | "
                    f"{(ct or 0) / c:.0f} | {(comp or 0) / c:.1f} | {(secs or 0) / c:.2f} | "
                    f"{new / max(secs or 0, 1e-9):.0f} |")
+    row = db.execute("SELECT detail_json FROM stages WHERE run_id=? AND stage='cluster'",
+                     (run_id,)).fetchone()
+    parts = json.loads(row[0]).get("seconds", {}) if row and row[0] else {}
+    if parts:  # recorded since 1 Dec: the clustering stage by part
+        out += ["", "clustering by part (seconds): "
+                + ", ".join(f"{name} {sec:.1f}" for name, sec in parts.items())]
     return out
 
 

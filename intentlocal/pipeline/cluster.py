@@ -21,6 +21,7 @@ it estimated 84 / 204 / 27 / 12 for true K 77 / 150 / 59 / 102.
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -527,6 +528,7 @@ class SelectClusterer:
     modularities_: dict[str, float] = field(default_factory=dict)
     partitions_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     chosen_: str = ""
+    seconds_: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.criterion not in ("tie-break", "modularity", "silhouette"):
@@ -553,24 +555,32 @@ class SelectClusterer:
         from intentlocal.pipeline.autok import knn_graph
 
         self.silhouettes_, self.modularities_, self.partitions_ = {}, {}, {}
+        # Each candidate's seconds, and the selection's: the clustering stage is most of
+        # what a run spends outside llama.cpp, and a run's profile should say on what.
+        self.seconds_ = {}
         for name, clusterer in self.candidates.items():
+            t = time.perf_counter()
             try:
                 self.partitions_[name] = np.asarray(
                     fit_clusters(clusterer, x, k, labels), dtype=np.int64)
             except RunError:
                 continue
+            finally:
+                self.seconds_[name] = round(time.perf_counter() - t, 2)
         if not self.partitions_:
             raise RunError("no clusterer could run on these vectors")
         if len(self.partitions_) == 1:  # nothing to choose (large inputs): no graph to build
             self.chosen_ = next(iter(self.partitions_))
             self.scores_ = {self.chosen_: {}}
             return self.partitions_[self.chosen_]
+        t = time.perf_counter()
         graph = knn_graph(x, self.graph_neighbors)
         for name, labels in self.partitions_.items():
             sil = _silhouette(x, labels, self.sample)
             mod = -1.0 if sil == -1.0 else modularity(graph, labels)
             self.silhouettes_[name] = round(sil, 4)
             self.modularities_[name] = round(mod, 4)
+        self.seconds_["selection"] = round(time.perf_counter() - t, 2)
         self.chosen_ = self.choose(self.criterion)
         self.scores_ = {n: {"silhouette": self.silhouettes_[n], "modularity": m}
                         for n, m in self.modularities_.items()}

@@ -503,11 +503,15 @@ class Runner:
         rows = self.store.texts(run_id)
         text_labels = [label_sets[uid] for _, uid, _ in rows]
 
+        seconds: dict[str, float] = {}  # where the stage's time went, for the profile
+
         def cluster() -> tuple[int, bool, list[int], list[dict[str, Any]]]:
             k = self.settings.resolved_k()
             estimated = k is None
             if k is None:
+                t = time.perf_counter()
                 k = int(self.k_estimator.estimate(vectors))
+                seconds["auto_k"] = round(time.perf_counter() - t, 2)
             k = max(1, min(k, len(uniques)))
             guide = label_sets if self.settings.label_splits else None
             unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide))
@@ -527,6 +531,7 @@ class Runner:
                 # what SelectClusterer tried and kept: the user can see why these clusters
                 "clusterer": getattr(self.clusterer, "chosen_", "") or self.settings.clusterer,
                 "scores": getattr(self.clusterer, "scores_", {}),
+                "seconds": {**seconds, **getattr(self.clusterer, "seconds_", {})},
             }
 
         # Timed like every stage: an interrupted clustering (a long auto-K search at

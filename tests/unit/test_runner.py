@@ -223,6 +223,20 @@ def test_every_stage_records_its_time() -> None:
     assert all(d["status"] == "done" and d["seconds"] >= 0 for d in stages.values())
 
 
+def test_the_clustering_stage_records_its_parts_time() -> None:
+    """Clustering is most of a run's time outside llama.cpp; its detail says which part
+    took it: the K estimate, each candidate of the selection, the selection itself."""
+    m = _fit(k="auto", neighbours=3)
+    detail = m.store_.stages(m.run_id_)["cluster"]["detail"]
+    parts = detail["seconds"]
+    assert set(parts) == {"auto_k", *SelectClusterer().candidates, "selection"}
+    assert all(v >= 0 for v in parts.values())
+    stage = m.store_.stages(m.run_id_)["cluster"]["seconds"]
+    assert sum(parts.values()) <= stage + 0.05
+    given = _fit(k="4", neighbours=3, clusterer="kmeans")
+    assert given.store_.stages(given.run_id_)["cluster"]["detail"]["seconds"] == {}
+
+
 def test_an_interrupted_clustering_keeps_its_time(monkeypatch) -> None:
     """The cluster stage is timed like the others: a Ctrl-C during a long clustering
     leaves its seconds in the profile, and a resume finishes the run."""
