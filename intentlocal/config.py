@@ -96,8 +96,10 @@ class Settings:
     that see each other write the same label more often (completeness of the labels
     against the gold intents 64.2-67.3 with 5, 0.8-2.2 less with 1, 1.9-2.9 less with none,
     homogeneity alike; reports/prompt_neighbours.md). The default clusterer clusters the
-    texts' own vectors, so the clusters do not change; 2 keeps part of that consistency at
-    about 0.29 s a call."""
+    texts' own vectors: banking77's clusters did not change. The labels act only where
+    UMAP + HDBSCAN splits groups to reach K (mtop_intent, massive_intent), not yet
+    re-measured with 2. 2 keeps part of that consistency at 0.27-0.29 s a call, banking77
+    in 16.0 min there (reports/run_banking77_spr_pn2.md)."""
     final: str = "texts"
     """What the clusterer clusters. "texts": each text's own vector; the labels name the
     clusters and keep their history, but do not move texts. "text": each text embedded
