@@ -179,6 +179,46 @@ class AverageLinkage:
 UMAP_EXACT_MAX = 4096
 """Below this many rows UMAP computes every pairwise distance instead of NNDescent."""
 
+_UMAP_JIT_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral",
+                     "umap.distances", "umap.sparse", "pynndescent.pynndescent_",
+                     "pynndescent.distances", "pynndescent.utils", "pynndescent.rp_trees",
+                     "pynndescent.sparse")
+
+
+def cache_umap_jit() -> int:
+    """Let numba keep UMAP's compiled functions on disk; returns how many it may keep.
+
+    Why: umap-learn compiles its numba functions (several with parallel loops) afresh in
+    every process and does not ask numba to cache them, so each run paid about 10 s of
+    compiling on 2 cores, a third of banking77's clustering stage and a tenth of all it
+    spends outside llama.cpp. Numba's own cache (what ``cache=True`` turns on) stores
+    the machine code beside the package's sources, or in the user's cache folder where
+    those are read-only, keyed by the source file and the CPU; the layouts it gives are
+    the ones compiled afresh (scripts/umap_jit_cache.py). Anything unexpected in numba's
+    internals leaves UMAP as it was: compiling, never wrong."""
+    import importlib
+
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:
+        return 0
+    n = 0
+    for name in _UMAP_JIT_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for obj in vars(module).values():
+            if not isinstance(obj, CPUDispatcher):
+                continue
+            try:
+                if type(obj._cache).__name__ == "NullCache":  # not cached yet
+                    obj.enable_caching()
+                n += 1
+            except Exception:  # a numba internal moved: compile as before
+                continue
+    return n
+
 
 def umap_layout(
     umap: Any, x: np.ndarray, n_neighbors: int, n_components: int, min_dist: float, seed: int
@@ -267,6 +307,7 @@ class DensityClusterer:
                 import umap
             except ImportError as exc:  # a core dependency; only a broken install lacks it
                 raise RunError("the umap-hdbscan clusterer needs umap-learn") from exc
+            cache_umap_jit()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # numba / sklearn deprecation chatter
                 layout = umap_layout(

@@ -468,3 +468,29 @@ def test_float32_distances_give_umap_the_same_layout() -> None:
     theirs = umap.UMAP(n_neighbors=10, n_components=3, min_dist=0.0, metric="precomputed",
                        random_state=0, n_jobs=1).fit_transform(d64)
     assert np.array_equal(ours, theirs)
+
+
+def test_umaps_compiled_code_is_kept_on_disk(tmp_path) -> None:
+    """Without it every run compiled UMAP's numba functions again (about 10 s of
+    banking77's clustering): a process that lays texts out must leave numba's cache
+    behind for the next one."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from intentlocal.pipeline import cluster\n"
+        "assert cluster.cache_umap_jit() > 0\n"
+        "import umap\n"
+        "x = cluster.unit_rows(np.random.default_rng(0).standard_normal((120, 8)))\n"
+        "print(cluster.umap_layout(umap, x, 15, 5, 0.0, 0).shape)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(120, 5)" in out.stdout
+    # pynndescent caches some of its own functions anyway; umap-learn's must be there too
+    kept = [p.name for p in tmp_path.rglob("*.nbi")]
+    assert any(n.startswith(("umap_.", "layouts.")) for n in kept), kept
