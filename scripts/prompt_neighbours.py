@@ -40,14 +40,17 @@ SETS = ("banking77", "clinc150", "massive_intent", "mtop_intent")
 
 
 def load_set(path: Path) -> tuple[list[str], list[str]]:
-    """Distinct texts (stripped, first occurrence) and the gold label of each, as a run
-    dedupes its input."""
-    gold: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            gold.setdefault(row["text"].strip(), row["label"])
-    return list(gold), list(gold.values())
+    """Distinct texts as a run dedupes its input (Corpus.unique: case and spacing
+    folded, first occurrence kept) and the gold label of each one's first row."""
+    from intentlocal.bench import load_labelled
+    from intentlocal.ingest import Corpus
+
+    texts, gold = load_labelled(path, None, 0)
+    uniques, uids = Corpus(texts, [], path.parent.name).unique()
+    first: dict[int, str] = {}
+    for row, uid in enumerate(uids):
+        first.setdefault(uid, gold[row])
+    return uniques, [first[u] for u in range(len(uniques))]
 
 
 def pick_targets(gold: list[str], intents: int, per_intent: int, seed: int) -> list[int]:
