@@ -39,8 +39,9 @@ from intentlocal.api import build_backends
 from intentlocal.config import Settings
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.store import Store
-texts = list(dict.fromkeys(json.loads(l)["text"].strip()
-                           for l in open({data!r}) if l.strip()))
+from intentlocal.bench import load_labelled
+from intentlocal.ingest import Corpus
+texts = Corpus(load_labelled({data!r}, None, 0)[0], [], "set").unique()[0]  # as a run
 emb, _ = build_backends(Settings())
 x = embed_cached(Store({store!r}), emb, texts)
 t = time.perf_counter()

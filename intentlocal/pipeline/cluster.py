@@ -20,6 +20,7 @@ it estimated 84 / 204 / 27 / 12 for true K 77 / 150 / 59 / 102.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -185,6 +186,7 @@ _UMAP_JIT_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral"
                      "pynndescent.sparse")
 
 
+@functools.cache  # once per process: the dispatchers stay cached once switched on
 def cache_umap_jit() -> int:
     """Let numba keep UMAP's compiled functions on disk; returns how many it may keep.
 
