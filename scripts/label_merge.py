@@ -89,7 +89,7 @@ def centroid_neighbours(x: np.ndarray, part: np.ndarray, m: int = 5) -> list[tup
     np.fill_diagonal(sim, -np.inf)
     pairs = set()
     for i in range(k):
-        for j in np.argsort(-sim[i])[:m]:
+        for j in np.argsort(-sim[i])[: min(m, k - 1)]:  # never itself (last, at -inf)
             pairs.add((min(i, int(j)), max(i, int(j))))
     return sorted(pairs)
 
