@@ -230,6 +230,11 @@ def run_bench(args: Namespace) -> int:
     # choosing where umap-hdbscan splits a group (settings.label_splits).
     _evaluate("select clusterer, refined labels guide the splits", base, gold, k_true, k_base,
               rows, select=True, labels=final)
+    # The paper's representation (each text re-embedded with its labels, `--final text`)
+    # under the product's clusterer: where K-means gains most from the labels, does the
+    # default clusterer too?
+    _evaluate("select clusterer, refined labels ⊕ text", x_final, gold, k_true, k_final,
+              rows, select=True, labels=final)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)

@@ -46,7 +46,8 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     names = {r["pipeline"] for r in report["rows"]}
     assert {"K-means on embeddings", "initial labels ⊕ text", "refined labels ⊕ text",
             "refined labels, tf-idf concat w=0.25", "refined labels, mix w=0.5",
-            "select clusterer on embeddings", "select clusterer, refined mix w=0.1"} <= names
+            "select clusterer on embeddings", "select clusterer, refined mix w=0.1",
+            "select clusterer, refined labels ⊕ text"} <= names
     kept = [r["chosen"] for r in report["rows"] if r["pipeline"].startswith("select")]
     assert kept and all(set(c) <= set(SelectClusterer().candidates) and c for c in kept)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
