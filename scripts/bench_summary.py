@@ -1,0 +1,78 @@
+"""One table from several `intentlocal bench` reports: the rows issue 7 asks about, side by
+side for every set, with the bars of ../shared/benchmarks.md beside them.
+
+    python scripts/bench_summary.py reports/bench_*_2dec.json [--out reports/F.md]
+
+Every figure is read from the bench JSON files named; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+# The best LLM-free pipeline on EmbeddingGemma-300M per set (ACC / NMI), as
+# ../shared/benchmarks.md gives it (README, "Status").
+BARS = {"banking77": (85.1, 90.9), "clinc150": (84.2, 93.4),
+        "massive_intent": (75.2, 81.7), "mtop_intent": (62.9, 83.4)}
+
+ROWS = [
+    ("K-means on embeddings", "K-means, texts alone"),
+    ("refined labels ⊕ text", "K-means, refined labels ⊕ text (the paper's)"),
+    ("select clusterer on embeddings", "default clusterer, texts alone"),
+    ("select clusterer, refined labels guide the splits",
+     "default clusterer, labels choose the splits (the product's default)"),
+    ("select clusterer, refined mix w=0.1", "default clusterer, refined mix w=0.1"),
+    ("select clusterer, refined labels ⊕ text", "default clusterer, refined labels ⊕ text"),
+]
+
+
+def cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    return f"{row['acc']:.1f} ± {row['acc_sd']:.1f} / {row['nmi']:.1f}"
+
+
+def table(reports: list[dict]) -> str:
+    names = [r["name"] for r in reports]
+    head = "| pipeline | K | " + " | ".join(
+        f"{n} ({r['n_texts']} texts, K {r['k_true']}; {r['settings']['llm']})"
+        for n, r in zip(names, reports, strict=True)) + " |"
+    out = [head, "|---|---|" + "---|" * len(reports)]
+    out.append("| best LLM-free pipeline (../shared/benchmarks.md) | true | " + " | ".join(
+        "{:.1f} / {:.1f}".format(*BARS[n]) if n in BARS else "-" for n in names) + " |")
+    for key, label in ROWS:
+        for mode in ("true K", "auto K"):
+            cells = []
+            for r in reports:
+                hit = next((x for x in r["rows"]
+                            if x["pipeline"] == key and x["k_mode"] == mode), None)
+                c = cell(hit)
+                if hit is not None and mode == "auto K":
+                    c += f" (K {hit['k']})"
+                cells.append(c)
+            out.append(f"| {label} | {mode.split()[0]} | " + " | ".join(cells) + " |")
+    out.append("| LLM seconds (calls) | | " + " | ".join(
+        f"{r['llm']['llm_seconds']:.0f} ({r['llm']['calls']})" for r in reports) + " |")
+    out.append("| bench wall seconds / peak RSS MB | | " + " | ".join(
+        f"{r['wall_seconds']:.0f} / {r['peak_rss_mb']:.0f}" for r in reports) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("reports", nargs="+")
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    reports = [json.loads(Path(p).read_text()) for p in args.reports]
+    text = table(reports) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
