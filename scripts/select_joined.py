@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from intentlocal.backends.registry import load_embedder
     from intentlocal.bench import kmeans_scores, load_labelled
     from intentlocal.config import settings_from_dict
-    from intentlocal.errors import InputError
     from intentlocal.pipeline.augment import join_labels
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.store import Store
+    from scripts.bench_clusterers import run_labels
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dataset")
@@ -41,16 +42,10 @@ def main(argv: list[str] | None = None) -> int:
 
     store_path, run = args.run.rsplit(":", 1)
     texts, gold = load_labelled(args.dataset, args.sample, args.seed)
+    final = run_labels(store_path, int(run), texts)  # refuses a run of other texts
     store = Store(store_path)
-    rows = store.texts(int(run))
-    if [t for _, _, t in rows] != texts:
-        raise InputError(f"{args.run} was not made from {args.dataset}")
     settings = settings_from_dict(store.run(int(run)).settings)
-    from intentlocal.backends.registry import load_embedder
-
     embedder = load_embedder(settings.embedder)
-    final_u = store.label_sets(int(run), len(store.uniques(int(run))), 1_000)
-    final = [final_u[uid] for _, uid, _ in rows]
     base = embed_cached(store, embedder, texts)
     joined = embed_cached(store, embedder,
                           [join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])

@@ -134,8 +134,9 @@ class SpectralKMeans:
                 # drop_first=False (Ng, Jordan & Weiss; sklearn's own spectral_clustering):
                 # on a graph of separate components the first k eigenvectors span their
                 # indicators, and dropping one loses a component on some BLAS / ARPACK
-                # builds (ARI 0.87 on ten separate blobs, 2 Dec, AMD EPYC). On the four
-                # benchmarks it moves ACC by -0.3 to +1.1 (reports/spectral_first_vector.md).
+                # builds (ARI 0.87 on ten separate blobs, 2 Dec, AMD EPYC). On banking77,
+                # clinc150 and massive_intent it moves the default selection by -0.3 to 0
+                # ACC (reports/spectral_first_vector.md).
                 e = spectral_embedding(g, n_components=k, random_state=0, drop_first=False)
             self._memo.clear()  # one (x, k) at a time: a cache, not a store
             self._memo[key] = unit_rows(e)
