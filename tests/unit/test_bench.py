@@ -52,7 +52,13 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert kept and all(set(c) <= set(SelectClusterer().candidates) and c for c in kept)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
-    assert (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text().startswith("## set:")
+    md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
+    assert md.startswith("## set:")
+    # the summary says which vectors each K estimate came from: a run's (the texts') first
+    assert (f"K estimated on the texts' vectors, as a run on the defaults does: "
+            f"{report['k_est_embeddings']} (error {report['k_est_embeddings_error_pct']} %)"
+            in md)
+    assert f"K estimated on refined labels ⊕ text: {report['k_est_refined']}" in md
 
 
 def test_label_features_reduce_when_large() -> None:
