@@ -46,14 +46,30 @@ def run_labels(store_path: str, run_id: int, texts: list[str],
     return final if distinct else [final[uid] for _, uid, _ in rows]
 
 
+def choose_on_graph(sel, x: np.ndarray, g: int) -> str:
+    """The candidate the default rule keeps among ``sel``'s last partitions when
+    modularity is measured on the g-nearest-neighbour graph instead of its own."""
+    from intentlocal.pipeline.autok import knn_graph
+    from intentlocal.pipeline.cluster import modularity
+
+    own = dict(sel.modularities_)
+    graph = knn_graph(x, g)
+    try:
+        sel.modularities_ = {n: round(modularity(graph, sel.partitions_[n]), 4) for n in own}
+        return sel.choose("tie-break")
+    finally:
+        sel.modularities_ = own
+
+
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
              labels: list[list[str]] | None = None,
-             rows_of: list[int] | None = None) -> list[dict]:
+             rows_of: list[int] | None = None, graphs: list[int] | None = None) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
     splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
     input row's text is (--distinct: distinct texts clustered, every input row scored,
-    as a run does)."""
+    as a run does). ``graphs``: sizes of the nearest-neighbour graph to measure the
+    selection's modularity on besides its own (10), from the same partitions."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
     from intentlocal.pipeline.metrics import scores as score_rows
@@ -79,6 +95,11 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             chosen[c].append(best)
             per.setdefault(f"select by {c}", []).append(scores(gold, sel.partitions_[best]))
         crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_)}
+        for g in graphs or []:
+            best = choose_on_graph(sel, x, g)
+            key = f"tie-break, modularity on the {g}-NN graph"
+            chosen.setdefault(key, []).append(best)
+            per.setdefault(f"select by {key}", []).append(scores(gold, sel.partitions_[best]))
     # a candidate until 28 Nov, kept for comparison (deterministic: one fit serves all seeds)
     reference = "average-linkage (not a candidate)"
     try:
@@ -114,6 +135,9 @@ def main() -> int:
                     help="cluster the distinct texts, as a run does (same text once, "
                     "whitespace and case aside), and score every input row by its text's "
                     "cluster; by default every row is clustered")
+    ap.add_argument("--graphs", default="",
+                    help="comma-separated graph sizes: also select with modularity "
+                    "measured on these nearest-neighbour graphs (same partitions)")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -164,7 +188,8 @@ def main() -> int:
             if args.auto_k:
                 k = MapEquationK(n_neighbors=settings.auto_k_neighbours).estimate(v)
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
-            for row in evaluate(v, gold, k, seeds, guide, rows_of):
+            graphs = [int(g) for g in args.graphs.split(",") if g]
+            for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "

@@ -41,3 +41,23 @@ def test_distinct_rows_are_scored_once_per_input_row(monkeypatch) -> None:
     # a and b share a cluster: 5 of the 6 input rows are right, not 2 of the 3 texts
     assert abs(rows["fixed"]["acc"] - 100 * 5 / 6) < 0.01  # summarise rounds to 2 places
     assert abs(rows["select by tie-break"]["acc"] - 100 * 5 / 6) < 0.01
+
+
+def test_modularity_on_another_graph_can_change_the_choice_and_leaves_the_fit_alone() -> None:
+    # two candidates tied on silhouette; "coarse" joins two nearby blobs, "fine" keeps
+    # them apart. On a graph of 3 neighbours (blobs of 4) the blobs are separate
+    # components and "fine" has the higher modularity; on a graph of 10, edges join
+    # the nearby blobs and "coarse" gains.
+    from scripts.bench_clusterers import choose_on_graph
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[1, 0, 0], [0.95, 0.3, 0], [0, 0, 1]], dtype=np.float32)
+    x = np.concatenate([c + 0.01 * rng.standard_normal((4, 3)) for c in centres])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sel = C.SelectClusterer(candidates={})
+    sel.partitions_ = {"coarse": np.repeat([0, 0, 1], 4), "fine": np.repeat([0, 1, 2], 4)}
+    sel.silhouettes_ = {"coarse": 0.5, "fine": 0.5}
+    sel.modularities_ = {"coarse": 0.0, "fine": 0.0}
+    assert choose_on_graph(sel, x, 3) == "fine"
+    assert choose_on_graph(sel, x, 10) == "coarse"
+    assert sel.modularities_ == {"coarse": 0.0, "fine": 0.0}  # the fit's own criteria kept
