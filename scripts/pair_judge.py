@@ -33,6 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from label_merge import CHECKOUT, centroid_neighbours, cosine, load_run, majority, profiles
 
 GATES = (0.0, 0.2, 0.3)
+NAME_TAUS = (0.5, 0.75, 1.0)
+
+
+def name_words(cluster: dict, top: int) -> set[str]:
+    """The words of a cluster's ``top`` most shared labels ("delete_account" and
+    "account_delete" are the same two words)."""
+    return {w for lab, _ in cluster["top_labels"][:top] for w in lab.split("_")}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
 
 
 def typical(x: np.ndarray, part: np.ndarray, texts: list[str], n: int) -> list[list[str]]:
@@ -91,6 +102,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--examples", type=int, default=5)
     ap.add_argument("--chars", type=int, default=100)
+    ap.add_argument("--no-llm", action="store_true",
+                    help="only the LLM-free rule (cluster names' words)")
     ap.add_argument("--report", default=str(CHECKOUT / "reports" / "pair_judge.md"))
     args = ap.parse_args()
 
@@ -105,8 +118,9 @@ def main() -> int:
 
     settings = load_settings()
     llm = args.llm or settings.llm
-    generator = load_llm(llm, seed=settings.seed, temperature=0.0, n_ctx=settings.n_ctx,
-                         parallel=settings.parallel)
+    generator = None if args.no_llm else load_llm(
+        llm, seed=settings.seed, temperature=0.0, n_ctx=settings.n_ctx,
+        parallel=settings.parallel)
     prompt = load_prompt("merge_clusters")
     seeds = [int(s) for s in args.seeds.split(",")]
     out = []
@@ -117,7 +131,8 @@ def main() -> int:
         texts = Corpus(*load_labelled(Path(args.data) / name / "test.jsonl", None, 0)[:1],
                        [], name).unique()[0]
         k_true, k_est = len(set(gold)), MapEquationK().estimate(x)
-        row: dict = {"set": name, "k_true": k_true, "k_est": k_est, "llm": llm,
+        row: dict = {"set": name, "k_true": k_true, "k_est": k_est,
+                     "llm": "none" if args.no_llm else llm,
                      "prompt": prompt.hash, "seeds": []}
         base, merged = [], {}
         sel = SelectClusterer()
@@ -126,16 +141,30 @@ def main() -> int:
             part = sel.fit_predict(x, k_est, labels=final)
             base.append(scores(gold, part) | {"k": k_est})
             k = int(part.max()) + 1
-            names = {c["id"]: c["name"] for c in name_clusters(part, final)}
+            named = {c["id"]: c for c in name_clusters(part, final)}
+            names = {c: d["name"] for c, d in named.items()}
             maj = majority(part, gold)
             pairs = centroid_neighbours(x, part)
             prof = profiles(part, final)
+            seed_row = {"seed": s, "pairs": len(pairs), "seconds": 0.0,
+                        "same_intent": sum(maj[i] == maj[j] for i, j in pairs)}
+            # LLM-free: merge the pairs whose names (top labels) use the same words.
+            for top in (1, 3):
+                for tau in NAME_TAUS:
+                    chosen = [(i, j) for i, j in pairs if jaccard(
+                        name_words(named[i], top), name_words(named[j], top)) >= tau]
+                    m = union(k, chosen)[part]
+                    merged.setdefault(f"no LLM: words of the top {top} label(s), Jaccard "
+                                      f">= {tau}", []).append(
+                        scores(gold, m) | {"k": int(m.max()) + 1, "merged": len(chosen),
+                                           "true": sum(maj[i] == maj[j] for i, j in chosen)})
+            if generator is None:
+                row["seeds"].append(seed_row)
+                continue
             t0 = time.monotonic()
             said = judge(generator, prompt, pairs, names, typical(x, part, texts, args.examples),
                          args.chars)
-            secs = time.monotonic() - t0
-            seed_row = {"seed": s, "pairs": len(pairs), "seconds": round(secs, 1),
-                        "same_intent": sum(maj[i] == maj[j] for i, j in pairs)}
+            seed_row["seconds"] = round(time.monotonic() - t0, 1)
             for mode in ("both", "either"):
                 yes = [p for p in pairs if said[p if mode == "both" else ("either", *p)]]
                 tp = sum(maj[i] == maj[j] for i, j in yes)
@@ -166,13 +195,16 @@ def main() -> int:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"Command: `{r['command']}`  ", f"Seeds {r['seeds']}; ACC / NMI x 100.", "",
-             "## The LLM's judgements on neighbouring cluster pairs", "",
-             "| set | LLM | seed | pairs | one intent | said same (both orders) | of which one "
-             "intent | said same (either order) | of which one intent | LLM seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Command: `{r['command']}`  ", f"Seeds {r['seeds']}; ACC / NMI x 100."]
+    if any("both" in d for s in r["sets"] for d in s["seeds"]):  # not with --no-llm
+        lines += ["", "## The LLM's judgements on neighbouring cluster pairs", "",
+                  "| set | LLM | seed | pairs | one intent | said same (both orders) | of which "
+                  "one intent | said same (either order) | of which one intent | LLM seconds |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["sets"]:
         for d in s["seeds"]:
+            if "both" not in d:
+                continue
             lines.append(f"| {s['set']} | {s['llm']} | {d['seed']} | {d['pairs']} | "
                          f"{d['same_intent']} | {d['both']['said_same']} | {d['both']['true']} | "
                          f"{d['either']['said_same']} | {d['either']['true']} | {d['seconds']} |")

@@ -40,3 +40,13 @@ def test_same_needs_both_orders_and_the_prompt_shows_names_and_texts() -> None:
     assert len(gen.calls) == 2
     shown = gen.calls[0][0][-1].content
     assert "- first text" in shown and "- second text" in shown and "named y" in shown
+
+
+def test_names_with_the_same_words_in_another_order_match() -> None:
+    from scripts.pair_judge import jaccard, name_words
+
+    a = {"top_labels": [["account_delete", 9], ["close_account", 4]]}
+    b = {"top_labels": [["delete_account", 7], ["cancel", 2]]}
+    assert jaccard(name_words(a, 1), name_words(b, 1)) == 1.0
+    # with the top 3 labels: {account, delete, close} against {delete, account, cancel}
+    assert jaccard(name_words(a, 3), name_words(b, 3)) == 0.5
