@@ -24,3 +24,9 @@ def test_summarise_gives_mean_and_population_sd() -> None:
     out = summarise([{"acc": 80, "nmi": 90, "ari": 70}, {"acc": 84, "nmi": 90, "ari": 72}])
     assert out == {"acc": 82.0, "acc_sd": 2.0, "nmi": 90.0, "nmi_sd": 0.0,
                    "ari": 71.0, "ari_sd": 1.0}
+
+
+def test_summarise_does_not_round_twice_on_the_way_to_a_report() -> None:
+    # mean 86.149: the reports print one decimal, which must be 86.1, not 86.2
+    out = summarise([{"acc": 86.148, "nmi": 0, "ari": 0}, {"acc": 86.150, "nmi": 0, "ari": 0}])
+    assert f"{out['acc']:.1f}" == "86.1"
