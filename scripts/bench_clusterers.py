@@ -61,15 +61,36 @@ def choose_on_graph(sel, x: np.ndarray, g: int) -> str:
         sel.modularities_ = own
 
 
+def evenness(part: np.ndarray) -> float:
+    """Entropy of the cluster sizes over its maximum, log K: 1 when every cluster has
+    the same size, lower the more a few clusters hold most texts."""
+    sizes = np.bincount(np.asarray(part))
+    sizes = sizes[sizes > 0]
+    if len(sizes) < 2:
+        return 0.0
+    p = sizes / sizes.sum()
+    return float(-(p * np.log(p)).sum() / np.log(len(sizes)))
+
+
+def choose_even(sel) -> str:
+    """The default rule with its modularity tie-break replaced: among the candidates
+    whose silhouette ties with the best, the one with the most even cluster sizes."""
+    best = max(sel.silhouettes_.values())
+    tied = [n for n in sel.silhouettes_ if sel.silhouettes_[n] >= best - sel.tie]
+    return max(tied, key=lambda n: evenness(sel.partitions_[n]))
+
+
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
              labels: list[list[str]] | None = None,
-             rows_of: list[int] | None = None, graphs: list[int] | None = None) -> list[dict]:
+             rows_of: list[int] | None = None, graphs: list[int] | None = None,
+             balance: bool = False) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
     splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
     input row's text is (--distinct: distinct texts clustered, every input row scored,
     as a run does). ``graphs``: sizes of the nearest-neighbour graph to measure the
-    selection's modularity on besides its own (10), from the same partitions."""
+    selection's modularity on besides its own (10), from the same partitions. ``balance``:
+    also select with ties going to the most even cluster sizes."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
     from intentlocal.pipeline.metrics import scores as score_rows
@@ -94,7 +115,13 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             best = sel.choose(c)
             chosen[c].append(best)
             per.setdefault(f"select by {c}", []).append(scores(gold, sel.partitions_[best]))
-        crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_)}
+        crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_),
+                      "evenness": {n: round(evenness(p), 4) for n, p in sel.partitions_.items()}}
+        if balance:
+            best = choose_even(sel)
+            chosen.setdefault("tie-break, ties to the most even sizes", []).append(best)
+            per.setdefault("select by tie-break, ties to the most even sizes", []).append(
+                scores(gold, sel.partitions_[best]))
         for g in graphs or []:
             best = choose_on_graph(sel, x, g)
             key = f"tie-break, modularity on the {g}-NN graph"
@@ -138,6 +165,8 @@ def main() -> int:
     ap.add_argument("--graphs", default="",
                     help="comma-separated graph sizes: also select with modularity "
                     "measured on these nearest-neighbour graphs (same partitions)")
+    ap.add_argument("--balance", action="store_true",
+                    help="also select with silhouette ties going to the most even sizes")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -189,7 +218,7 @@ def main() -> int:
                 k = MapEquationK(n_neighbors=settings.auto_k_neighbours).estimate(v)
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
             graphs = [int(g) for g in args.graphs.split(",") if g]
-            for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs):
+            for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs, args.balance):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "

@@ -61,3 +61,24 @@ def test_modularity_on_another_graph_can_change_the_choice_and_leaves_the_fit_al
     assert choose_on_graph(sel, x, 3) == "fine"
     assert choose_on_graph(sel, x, 10) == "coarse"
     assert sel.modularities_ == {"coarse": 0.0, "fine": 0.0}  # the fit's own criteria kept
+
+
+def test_evenness_is_one_for_equal_sizes_and_falls_with_imbalance() -> None:
+    from scripts.bench_clusterers import evenness
+
+    assert abs(evenness(np.repeat([0, 1, 2], 5)) - 1.0) < 1e-9
+    assert 0 < evenness(np.array([0] * 13 + [1, 2])) < 0.6
+    assert evenness(np.zeros(4, dtype=int)) == 0.0
+
+
+def test_even_tie_break_keeps_the_more_even_of_the_tied_candidates_only() -> None:
+    from scripts.bench_clusterers import choose_even
+
+    sel = C.SelectClusterer(candidates={})
+    sel.partitions_ = {"lopsided": np.array([0] * 10 + [1, 2]),
+                       "even": np.repeat([0, 1, 2], 4),
+                       "far": np.repeat([0, 1, 2], 4)}
+    sel.silhouettes_ = {"lopsided": 0.50, "even": 0.49, "far": 0.10}
+    assert choose_even(sel) == "even"
+    sel.silhouettes_["even"] = 0.40  # no longer tied with the best: not a candidate
+    assert choose_even(sel) == "lopsided"
