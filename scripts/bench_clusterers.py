@@ -111,7 +111,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             per.setdefault(name, []).append(scores(gold, pred))
         if "umap-hdbscan" in sel.partitions_:
             splits.append(sel.candidates["umap-hdbscan"].split_ or "none needed")
-        for c in chosen:
+        for c in ("tie-break", "modularity", "silhouette"):  # the rule's own criteria only
             best = sel.choose(c)
             chosen[c].append(best)
             per.setdefault(f"select by {c}", []).append(scores(gold, sel.partitions_[best]))

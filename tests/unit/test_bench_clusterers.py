@@ -82,3 +82,37 @@ def test_even_tie_break_keeps_the_more_even_of_the_tied_candidates_only() -> Non
     assert choose_even(sel) == "even"
     sel.silhouettes_["even"] = 0.40  # no longer tied with the best: not a candidate
     assert choose_even(sel) == "lopsided"
+
+
+class _TwoSelect(_FixedSelect):
+    """Two candidates: "lumpy" wins the default rule (silhouette tie, higher
+    modularity), "even" has the more even sizes and is right."""
+
+    def __init__(self) -> None:
+        super().__init__([0, 0, 0, 1])
+        self.tie = 0.02
+
+    def fit_predict(self, x, k, labels=None):  # type: ignore[no-untyped-def]
+        self.partitions_ = {"lumpy": np.array([0, 0, 0, 1]), "even": np.array([0, 0, 1, 1])}
+        self.silhouettes_ = {"lumpy": 0.5, "even": 0.5}
+        self.modularities_ = {"lumpy": 0.9, "even": 0.1}
+        return self.partitions_["lumpy"]
+
+    def choose(self, criterion: str) -> str:
+        assert criterion in ("tie-break", "modularity", "silhouette")
+        return "lumpy"
+
+
+def test_variant_rows_hold_their_own_choice_on_every_seed(monkeypatch) -> None:
+    # over 3 seeds the "most even" row must score the even partition each time; a
+    # variant's name must never be asked of the default rule (it would add the
+    # default's choice to the variant's row from the second seed on)
+    x = np.eye(4, dtype=np.float32)
+    gold = ["a", "a", "b", "b"]
+    monkeypatch.setattr(C, "SelectClusterer", _TwoSelect)
+    monkeypatch.setattr(C, "AverageLinkage", lambda: _FixedSelect([0, 0, 1, 1]))
+    rows = {r["clusterer"]: r for r in evaluate(x, gold, 2, [0, 1, 2], balance=True)}
+    even = rows["select by tie-break, ties to the most even sizes"]
+    assert even["acc"] == 100.0 and even["acc_sd"] == 0.0
+    assert even["chosen"] == ["even"]
+    assert rows["select by tie-break"]["acc"] == 75.0
