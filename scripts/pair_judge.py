@@ -72,8 +72,21 @@ def union(k: int, pairs: list[tuple[int, int]]) -> np.ndarray:
     return np.unique([find(i) for i in range(k)], return_inverse=True)[1]
 
 
-def judge(generator, prompt, pairs, names, examples, chars: int) -> dict[tuple[int, int], bool]:
-    """Both orders of every pair; "same" only when both answers say so."""
+def merge_scores(part: np.ndarray, gold: list[str], maj: list[str],
+                 chosen: list[tuple[int, int]]) -> dict:
+    """The partition after joining the ``chosen`` cluster pairs, scored, with how many
+    merges there were and how many joined one majority intent."""
+    from intentlocal.pipeline.metrics import scores
+
+    m = union(int(part.max()) + 1, chosen)[part]
+    return scores(gold, m) | {"k": int(m.max()) + 1, "merged": len(chosen),
+                              "true": sum(maj[i] == maj[j] for i, j in chosen)}
+
+
+def judge(generator, prompt, pairs, names, examples, chars: int
+          ) -> dict[tuple[int, int], tuple[bool, bool]]:
+    """Whether the LLM said "same" for each pair asked as (i, j) and as (j, i): a model
+    that answers by position says it in one order only."""
     from intentlocal.backends.base import Grammar, Request, generate_all
     from intentlocal.pipeline.labels import clip
 
@@ -90,8 +103,7 @@ def judge(generator, prompt, pairs, names, examples, chars: int) -> dict[tuple[i
             reqs.append(Request(static, msgs, grammar, max_tokens=3))
     gens = generate_all(generator, reqs)
     said = [g.text.strip() == "same" for g in gens]
-    return {p: said[2 * n] and said[2 * n + 1] for n, p in enumerate(pairs)} | {
-        ("either", *p): said[2 * n] or said[2 * n + 1] for n, p in enumerate(pairs)}
+    return {p: (said[2 * n], said[2 * n + 1]) for n, p in enumerate(pairs)}
 
 
 def main() -> int:
@@ -108,13 +120,12 @@ def main() -> int:
     args = ap.parse_args()
 
     from intentlocal.backends.registry import load_llm
-    from intentlocal.bench import load_labelled
     from intentlocal.config import load_settings
-    from intentlocal.ingest import Corpus
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.pipeline.cluster import SelectClusterer, name_clusters
     from intentlocal.pipeline.labels import load_prompt
     from intentlocal.pipeline.metrics import scores, summarise
+    from intentlocal.store import Store
 
     settings = load_settings()
     llm = args.llm or settings.llm
@@ -128,8 +139,7 @@ def main() -> int:
         name, _, where = spec.partition("=")
         path, _, run = where.rpartition(":")
         x, gold, _init, final = load_run(name, path, int(run), Path(args.data))
-        texts = Corpus(*load_labelled(Path(args.data) / name / "test.jsonl", None, 0)[:1],
-                       [], name).unique()[0]
+        texts = Store(path).uniques(int(run))  # load_run checked they are the set's
         k_true, k_est = len(set(gold)), MapEquationK().estimate(x)
         row: dict = {"set": name, "k_true": k_true, "k_est": k_est,
                      "llm": "none" if args.no_llm else llm,
@@ -140,7 +150,6 @@ def main() -> int:
             sel.set_seed(s)
             part = sel.fit_predict(x, k_est, labels=final)
             base.append(scores(gold, part) | {"k": k_est})
-            k = int(part.max()) + 1
             named = {c["id"]: c for c in name_clusters(part, final)}
             names = {c: d["name"] for c, d in named.items()}
             maj = majority(part, gold)
@@ -148,16 +157,15 @@ def main() -> int:
             prof = profiles(part, final)
             seed_row = {"seed": s, "pairs": len(pairs), "seconds": 0.0,
                         "same_intent": sum(maj[i] == maj[j] for i, j in pairs)}
+
             # LLM-free: merge the pairs whose names (top labels) use the same words.
             for top in (1, 3):
                 for tau in NAME_TAUS:
-                    chosen = [(i, j) for i, j in pairs if jaccard(
-                        name_words(named[i], top), name_words(named[j], top)) >= tau]
-                    m = union(k, chosen)[part]
-                    merged.setdefault(f"no LLM: words of the top {top} label(s), Jaccard "
-                                      f">= {tau}", []).append(
-                        scores(gold, m) | {"k": int(m.max()) + 1, "merged": len(chosen),
-                                           "true": sum(maj[i] == maj[j] for i, j in chosen)})
+                    merged.setdefault(
+                        f"no LLM: words of the top {top} label(s), Jaccard >= {tau}", []
+                    ).append(merge_scores(part, gold, maj, [
+                        (i, j) for i, j in pairs
+                        if jaccard(name_words(named[i], top), name_words(named[j], top)) >= tau]))
             if generator is None:
                 row["seeds"].append(seed_row)
                 continue
@@ -165,17 +173,14 @@ def main() -> int:
             said = judge(generator, prompt, pairs, names, typical(x, part, texts, args.examples),
                          args.chars)
             seed_row["seconds"] = round(time.monotonic() - t0, 1)
-            for mode in ("both", "either"):
-                yes = [p for p in pairs if said[p if mode == "both" else ("either", *p)]]
-                tp = sum(maj[i] == maj[j] for i, j in yes)
-                seed_row[mode] = {"said_same": len(yes), "true": tp}
+            for mode, agree in (("both", all), ("either", any)):
+                yes = [p for p in pairs if agree(said[p])]
+                seed_row[mode] = {"said_same": len(yes),
+                                  "true": sum(maj[i] == maj[j] for i, j in yes)}
                 for gate in GATES:
-                    chosen = [(i, j) for i, j in yes if cosine(prof[i], prof[j]) >= gate]
-                    m = union(k, chosen)[part]
                     merged.setdefault(f"{mode}, label cosine >= {gate}", []).append(
-                        scores(gold, m) | {"k": int(m.max()) + 1,
-                                           "merged": len(chosen),
-                                           "true": sum(maj[i] == maj[j] for i, j in chosen)})
+                        merge_scores(part, gold, maj, [
+                            (i, j) for i, j in yes if cosine(prof[i], prof[j]) >= gate]))
             row["seeds"].append(seed_row)
             print(name, json.dumps(seed_row), file=sys.stderr)
         row["base"] = summarise(base) | {"k": k_est}

@@ -28,7 +28,7 @@ def test_typical_texts_are_those_nearest_the_centroid() -> None:
 
 def test_same_needs_both_orders_and_the_prompt_shows_names_and_texts() -> None:
     # the fake says "same" only when Group A is named "x": the pair (0, 1) with names
-    # x, y is "same" in one order only, so "both" rejects it and "either" accepts it
+    # x, y is "same" in one order only (all() rejects it, any() accepts it)
     def responder(messages, grammar):
         assert grammar.gbnf == 'root ::= "same" | "different"\n'
         return "same" if "Group A, named x" in messages[-1].content else "different"
@@ -36,7 +36,8 @@ def test_same_needs_both_orders_and_the_prompt_shows_names_and_texts() -> None:
     gen = FakeGenerator(responder)
     said = judge(gen, load_prompt("merge_clusters"), [(0, 1)], {0: "x", 1: "y"},
                  [["first text"], ["second text"]], 100)
-    assert said[(0, 1)] is False and said[("either", 0, 1)] is True
+    # asked as (0, 1) Group A is x: "same"; asked as (1, 0) it is y: "different"
+    assert said == {(0, 1): (True, False)}
     assert len(gen.calls) == 2
     shown = gen.calls[0][0][-1].content
     assert "- first text" in shown and "- second text" in shown and "named y" in shown
@@ -50,3 +51,14 @@ def test_names_with_the_same_words_in_another_order_match() -> None:
     assert jaccard(name_words(a, 1), name_words(b, 1)) == 1.0
     # with the top 3 labels: {account, delete, close} against {delete, account, cancel}
     assert jaccard(name_words(a, 3), name_words(b, 3)) == 0.5
+
+
+def test_merge_scores_counts_the_merges_that_join_one_intent() -> None:
+    from scripts.pair_judge import merge_scores
+
+    part = np.array([0, 0, 1, 1, 2, 2])
+    gold = ["a", "a", "a", "a", "b", "b"]
+    got = merge_scores(part, gold, ["a", "a", "b"], [(0, 1)])
+    assert got["k"] == 2 and got["merged"] == 1 and got["true"] == 1 and got["acc"] == 100.0
+    wrong = merge_scores(part, gold, ["a", "a", "b"], [(1, 2)])
+    assert wrong["true"] == 0 and wrong["acc"] < 100.0
