@@ -75,9 +75,7 @@ def evenness(part: np.ndarray) -> float:
 def choose_even(sel) -> str:
     """The default rule with its modularity tie-break replaced: among the candidates
     whose silhouette ties with the best, the one with the most even cluster sizes."""
-    best = max(sel.silhouettes_.values())
-    tied = [n for n in sel.silhouettes_ if sel.silhouettes_[n] >= best - sel.tie]
-    return max(tied, key=lambda n: evenness(sel.partitions_[n]))
+    return max(sel.silhouette_ties(), key=lambda n: evenness(sel.partitions_[n]))
 
 
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],

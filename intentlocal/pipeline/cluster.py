@@ -640,6 +640,12 @@ class SelectClusterer:
                 self.scores_[name]["split"] = self.candidates[name].split_
         return self.partitions_[self.chosen_]
 
+    def silhouette_ties(self) -> list[str]:
+        """The last fit's candidates whose silhouette is within ``tie`` of the best, in
+        the candidates' order: the first step of the default rule."""
+        best = max(self.silhouettes_.values())
+        return [n for n in self.silhouettes_ if self.silhouettes_[n] >= best - self.tie]
+
     def choose(self, criterion: str) -> str:
         """The candidate ``criterion`` keeps among the last fit's partitions (ties
         keep the first in the candidates' fixed order)."""
@@ -648,8 +654,7 @@ class SelectClusterer:
             return max(sil, key=lambda n: sil[n])
         if criterion == "modularity":
             return max(mod, key=lambda n: mod[n])
-        best = max(sil.values())
-        tied = [n for n in sil if sil[n] >= best - self.tie]
+        tied = self.silhouette_ties()
         top = max(mod[n] for n in tied)
         return next(n for n in tied if mod[n] >= top - self.modularity_tie)
 

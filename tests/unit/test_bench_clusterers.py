@@ -88,6 +88,8 @@ class _TwoSelect(_FixedSelect):
     """Two candidates: "lumpy" wins the default rule (silhouette tie, higher
     modularity), "even" has the more even sizes and is right."""
 
+    silhouette_ties = C.SelectClusterer.silhouette_ties  # the real rule's first step
+
     def __init__(self) -> None:
         super().__init__([0, 0, 0, 1])
         self.tie = 0.02
