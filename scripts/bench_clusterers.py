@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stored_runs import CHECKOUT, command, run_specs
+
 SETS = ["banking77", "clinc150", "massive_intent", "mtop_intent"]
 
 
@@ -179,10 +180,8 @@ def main() -> int:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     labels_of = {}
-    for spec in args.labels:
-        name, _, where = spec.partition("=")
-        path, _, run = where.rpartition(":")
-        labels_of[name] = (path, int(run))
+    for name, path, run in run_specs(args.labels):
+        labels_of[name] = (path, run)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
     cache = Store(args.cache)
     settings = load_settings()
@@ -222,7 +221,7 @@ def main() -> int:
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
                       f"NMI {row['nmi']:5.1f}  ARI {row['ari']:5.1f}  {row.get('chosen', '')}",
                       file=sys.stderr)
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+    report = {"command": command(),
               "embedder": embedder.model_id, "seeds": seeds, "auto_k": args.auto_k,
               "machine": platform.machine(),
               "results": results}

@@ -18,16 +18,15 @@ homogeneity / completeness / V-measure of the labels against gold (scoring only)
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(CHECKOUT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stored_runs import command, parser, run_specs
+
 SIMILARITIES = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7)
 
 
@@ -58,10 +57,7 @@ def measure(x: np.ndarray, gold: list[str], labels: list[str]) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", metavar="SET=STORE:RUN")
-    ap.add_argument("--data", default=str(CHECKOUT.parent / "shared" / "data"))
-    ap.add_argument("--report", default=str(CHECKOUT / "reports" / "label_canon.md"))
+    ap = parser(__doc__, "label_canon.md", seeds=None)
     ap.add_argument("--cluster", default="", metavar="SIM,SIM",
                     help="also cluster with the default clusterer at the true K (seeds 0-4), "
                     "the final label sets guiding umap-hdbscan's splits, as written and "
@@ -78,10 +74,8 @@ def main() -> int:
 
     embedder, _ = build_backends(load_settings())
     out = []
-    for spec in args.runs:
-        name, _, where = spec.partition("=")
-        path, _, run = where.rpartition(":")
-        x, gold, init, final = load_run(name, path, int(run), Path(args.data))
+    for name, path, run in run_specs(args.runs):
+        x, gold, init, final = load_run(name, path, run, Path(args.data))
         first = [s[0] if s else "" for s in init]
         distinct = sorted(set(first))
         lv = embed_cached(Store(path), embedder, [d.replace("_", " ") for d in distinct])
@@ -115,7 +109,7 @@ def main() -> int:
                 print(name, json.dumps(clustered[-1]), file=sys.stderr)
         out.append({"set": name, "texts": len(first), "intents": len(set(gold)), "rows": rows,
                     "clustered": clustered})
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "sets": out}
+    report = {"command": command(), "sets": out}
     Path(args.report).with_suffix(".json").write_text(json.dumps(report, indent=1))
     lines = ["# Merging near-identical initial labels", "", f"Command: `{report['command']}`",
              "", "| set | labels | distinct | 10-NN pairs sharing one | of those, one intent | "

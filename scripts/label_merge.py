@@ -27,16 +27,16 @@ for a better K.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stored_runs import command, parser, run_specs, seed_list, write_report
+
 TAUS = {"cosine": (0.5, 0.6, 0.7, 0.8, 0.9), "overlap": (0.3, 0.4, 0.5, 0.6)}
 BETAS = (1.0, 0.5, 0.25)
 
@@ -182,23 +182,16 @@ def reweighted_k(x: np.ndarray, labels: list[list[str]], beta: float, k: int) ->
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", metavar="SET=STORE:RUN")
-    ap.add_argument("--data", default=str(CHECKOUT.parent / "shared" / "data"))
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--report", default=str(CHECKOUT / "reports" / "label_merge.md"))
-    args = ap.parse_args()
+    args = parser(__doc__, "label_merge.md").parse_args()
 
     from intentlocal.pipeline.autok import MapEquationK, neighbours_for
     from intentlocal.pipeline.cluster import SelectClusterer
     from intentlocal.pipeline.metrics import scores, summarise
 
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = seed_list(args.seeds)
     out = []
-    for spec in args.runs:
-        name, _, where = spec.partition("=")
-        path, _, run = where.rpartition(":")
-        x, gold, init, final = load_run(name, path, int(run), Path(args.data))
+    for name, path, run in run_specs(args.runs):
+        x, gold, init, final = load_run(name, path, run, Path(args.data))
         k_true = len(set(gold))
         k_est = MapEquationK().estimate(x)
         row: dict = {"set": name, "k_true": k_true, "k_est": k_est, "n": len(gold)}
@@ -264,10 +257,7 @@ def main() -> int:
         for key, v in row["merged"].items():
             print(f"  {key}: K {v['k_mean']:.1f} ACC {v['acc']:.1f} NMI {v['nmi']:.1f}",
                   file=sys.stderr)
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-              "seeds": seeds, "sets": out}
-    Path(args.report).with_suffix(".json").write_text(json.dumps(report, indent=1))
-    Path(args.report).write_text(markdown(report))
+    write_report({"command": command(), "seeds": seeds, "sets": out}, args.report, markdown)
     return 0
 
 

@@ -24,25 +24,18 @@ touching the vectors (the labels-as-vectors routes were measured not to).
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(CHECKOUT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stored_runs import command, parser, run_specs, seed_list, write_report
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", metavar="SET=STORE:RUN")
-    ap.add_argument("--data", default=str(CHECKOUT.parent / "shared" / "data"))
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--report", default=str(CHECKOUT / "reports" / "label_selection.md"))
-    args = ap.parse_args()
+    args = parser(__doc__, "label_selection.md").parse_args()
 
     from label_merge import load_run
     from sklearn.metrics import normalized_mutual_info_score as nmi
@@ -51,12 +44,10 @@ def main() -> int:
     from intentlocal.pipeline.cluster import SelectClusterer
     from intentlocal.pipeline.metrics import scores, summarise
 
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = seed_list(args.seeds)
     out = []
-    for spec in args.runs:
-        name, _, where = spec.partition("=")
-        path, _, run = where.rpartition(":")
-        x, gold, init, final = load_run(name, path, int(run), Path(args.data))
+    for name, path, run in run_specs(args.runs):
+        x, gold, init, final = load_run(name, path, run, Path(args.data))
         first = [s[0] if s else "" for s in init]
         k_true = len(set(gold))
         k_est = MapEquationK().estimate(x)
@@ -92,10 +83,7 @@ def main() -> int:
                              for r, v in rows.items()}}
             out.append(res)
             print(json.dumps(res), file=sys.stderr)
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-              "seeds": seeds, "results": out}
-    Path(args.report).with_suffix(".json").write_text(json.dumps(report, indent=1))
-    Path(args.report).write_text(markdown(report))
+    write_report({"command": command(), "seeds": seeds, "results": out}, args.report, markdown)
     return 0
 
 

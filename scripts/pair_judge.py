@@ -20,9 +20,7 @@ rate of 14 in 313 pairs. A cluster-level judgement reads the texts themselves.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from label_merge import CHECKOUT, centroid_neighbours, cosine, load_run, majority, profiles
+from label_merge import centroid_neighbours, cosine, load_run, majority, profiles
+from stored_runs import command, parser, run_specs, seed_list, write_report
 
 GATES = (0.0, 0.2, 0.3)
 NAME_TAUS = (0.5, 0.75, 1.0)
@@ -107,16 +106,12 @@ def judge(generator, prompt, pairs, names, examples, chars: int
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", metavar="SET=STORE:RUN")
-    ap.add_argument("--data", default=str(CHECKOUT.parent / "shared" / "data"))
+    ap = parser(__doc__, "pair_judge.md", seeds="0")
     ap.add_argument("--llm", default=None, help="manifest name (default: the settings' LLM)")
-    ap.add_argument("--seeds", default="0")
     ap.add_argument("--examples", type=int, default=5)
     ap.add_argument("--chars", type=int, default=100)
     ap.add_argument("--no-llm", action="store_true",
                     help="only the LLM-free rule (cluster names' words)")
-    ap.add_argument("--report", default=str(CHECKOUT / "reports" / "pair_judge.md"))
     args = ap.parse_args()
 
     from intentlocal.backends.registry import load_llm
@@ -133,13 +128,11 @@ def main() -> int:
         llm, seed=settings.seed, temperature=0.0, n_ctx=settings.n_ctx,
         parallel=settings.parallel)
     prompt = load_prompt("merge_clusters")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = seed_list(args.seeds)
     out = []
-    for spec in args.runs:
-        name, _, where = spec.partition("=")
-        path, _, run = where.rpartition(":")
-        x, gold, _init, final = load_run(name, path, int(run), Path(args.data))
-        texts = Store(path).uniques(int(run))  # load_run checked they are the set's
+    for name, path, run in run_specs(args.runs):
+        x, gold, _init, final = load_run(name, path, run, Path(args.data))
+        texts = Store(path).uniques(run)  # load_run checked they are the set's
         k_true, k_est = len(set(gold)), MapEquationK().estimate(x)
         row: dict = {"set": name, "k_true": k_true, "k_est": k_est,
                      "llm": "none" if args.no_llm else llm,
@@ -192,10 +185,7 @@ def main() -> int:
             print(f"  {key}: K {v['k_mean']:.1f} ACC {v['acc']:.1f} NMI {v['nmi']:.1f} "
                   f"({v['true']:.0f} of {v['merged']:.0f} merges one intent)", file=sys.stderr)
         out.append(row)
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-              "seeds": seeds, "sets": out}
-    Path(args.report).with_suffix(".json").write_text(json.dumps(report, indent=1))
-    Path(args.report).write_text(markdown(report))
+    write_report({"command": command(), "seeds": seeds, "sets": out}, args.report, markdown)
     return 0
 
 
