@@ -16,7 +16,7 @@ from intentlocal import paths
 from intentlocal.errors import ConfigError
 
 FINAL_CHOICES = ("texts", "text", "concat", "mix")
-CLUSTERER_CHOICES = ("select", "kmeans", "spectral", "average-linkage", "umap-hdbscan")
+CLUSTERER_CHOICES = ("select", "consensus", "kmeans", "spectral", "average-linkage", "umap-hdbscan")
 SELECTOR_CHOICES = ("llm", "shared")
 JOIN_CHOICES = ("text", "mix")
 

@@ -82,16 +82,17 @@ def choose_even(sel) -> str:
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
              labels: list[list[str]] | None = None,
              rows_of: list[int] | None = None, graphs: list[int] | None = None,
-             balance: bool = False) -> list[dict]:
+             balance: bool = False, consensus: bool = False) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
     splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
     input row's text is (--distinct: distinct texts clustered, every input row scored,
     as a run does). ``graphs``: sizes of the nearest-neighbour graph to measure the
     selection's modularity on besides its own (10), from the same partitions. ``balance``:
-    also select with ties going to the most even cluster sizes."""
+    also select with ties going to the most even cluster sizes. ``consensus``: also the
+    ConsensusClusterer's partition, from the same candidates' partitions."""
     from intentlocal.errors import RunError
-    from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer
+    from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer, consensus_partition
     from intentlocal.pipeline.metrics import scores as score_rows
     from intentlocal.pipeline.metrics import summarise
 
@@ -121,6 +122,9 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             chosen.setdefault("tie-break, ties to the most even sizes", []).append(best)
             per.setdefault("select by tie-break, ties to the most even sizes", []).append(
                 scores(gold, sel.partitions_[best]))
+        if consensus and len(sel.partitions_) > 1:
+            part = consensus_partition(list(sel.partitions_.values()), k, seed)
+            per.setdefault("consensus of the candidates", []).append(scores(gold, part))
         for g in graphs or []:
             best = choose_on_graph(sel, x, g)
             key = f"tie-break, modularity on the {g}-NN graph"
@@ -166,6 +170,9 @@ def main() -> int:
                     "measured on these nearest-neighbour graphs (same partitions)")
     ap.add_argument("--balance", action="store_true",
                     help="also select with silhouette ties going to the most even sizes")
+    ap.add_argument("--consensus", action="store_true",
+                    help="also the consensus of the candidates' partitions (the consensus "
+                    "clusterer), from the same partitions")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -215,7 +222,8 @@ def main() -> int:
                 k = MapEquationK(n_neighbors=settings.auto_k_neighbours).estimate(v)
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
             graphs = [int(g) for g in args.graphs.split(",") if g]
-            for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs, args.balance):
+            for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs, args.balance,
+                                args.consensus):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
