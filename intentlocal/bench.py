@@ -3,8 +3,9 @@
 Gold labels are read for scoring only: the runner sees the texts alone. Every
 figure is K-means with n_init=10 over 5 seeds (mean ± sd), as in
 ../shared/benchmarks.md, with the true K and with the estimated K; the "select
-clusterer" rows use the run's default clusterer (cluster.SelectClusterer) instead,
-seeded the same way.
+clusterer" rows use cluster.SelectClusterer instead, seeded the same way, and each has a
+"consensus clusterer" twin (cluster.ConsensusClusterer) combining the same candidates'
+partitions.
 """
 
 from __future__ import annotations
@@ -57,22 +58,28 @@ def load_labelled(path: str | Path, sample: int | None, seed: int) -> tuple[list
 
 def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
                   labels: list[list[str]] | None = None) -> dict[str, Any]:
-    """K-means over the seeds; with ``select`` the product's default clusterer
-    (SelectClusterer, seeded the same way), and which candidate it kept; ``labels``
-    (with ``select``) go to the candidates that take them, as in a run."""
+    """K-means over the seeds; with ``select`` the select clusterer (SelectClusterer,
+    seeded the same way) and which candidate it kept, and under "consensus" the
+    consensus clusterer's scores from the same candidates' partitions (one fit serves
+    both); ``labels`` (with ``select``) go to the candidates that take them, as in a run."""
     from sklearn.cluster import KMeans
 
-    from intentlocal.pipeline.cluster import SelectClusterer
+    from intentlocal.pipeline.cluster import SelectClusterer, consensus_partition
     from intentlocal.pipeline.metrics import scores, summarise
 
     out: dict[str, Any] = {"k": k}
     if select:
-        sel, per, chosen = SelectClusterer(), [], []
+        sel, per, chosen, agreed = SelectClusterer(), [], [], []
         for s in SEEDS:
             sel.set_seed(s)
             per.append(scores(gold, sel.fit_predict(x, k, labels=labels)))
             chosen.append(sel.chosen_)
+            if len(sel.partitions_) > 1:
+                agreed.append(scores(gold, consensus_partition(
+                    list(sel.partitions_.values()), k, s)))
         out["chosen"] = sorted(set(chosen), key=chosen.index)
+        if agreed:
+            out["consensus"] = {"k": k, **summarise(agreed)}
     else:
         per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
                for s in SEEDS]
@@ -85,9 +92,15 @@ def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int
               labels: list[list[str]] | None = None) -> None:
     for kind, k in (("true K", k_true), ("auto K", k_est)):
         r = kmeans_scores(x, gold, k, select, labels)
-        rows.append({"pipeline": name, "k_mode": kind, **r})
-        print(f"  {name:<32} {kind:<7} K={k:<4} ACC {r['acc']:5.1f} ± {r['acc_sd']:.1f}  "
-              f"NMI {r['nmi']:5.1f}  ARI {r['ari']:5.1f}", file=sys.stderr)
+        both = [(name, r)]
+        if "consensus" in r:  # the consensus clusterer, from the same candidates' partitions
+            both.append((name.replace("select clusterer", "consensus clusterer"),
+                         r.pop("consensus")))
+        for row_name, res in both:
+            rows.append({"pipeline": row_name, "k_mode": kind, **res})
+            print(f"  {row_name:<32} {kind:<7} K={k:<4} ACC {res['acc']:5.1f} ± "
+                  f"{res['acc_sd']:.1f}  NMI {res['nmi']:5.1f}  ARI {res['ari']:5.1f}",
+                  file=sys.stderr)
 
 
 def umap_5d(x: np.ndarray) -> np.ndarray:

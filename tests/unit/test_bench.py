@@ -48,6 +48,10 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "refined labels, tf-idf concat w=0.25", "refined labels, mix w=0.5",
             "select clusterer on embeddings", "select clusterer, refined mix w=0.1",
             "select clusterer, refined labels ⊕ text"} <= names
+    # every select row has its consensus twin, from the same candidates' partitions
+    assert {n.replace("select clusterer", "consensus clusterer")
+            for n in names if n.startswith("select clusterer")} <= names
+    assert not any("consensus" in r for r in report["rows"])  # popped into its own row
     kept = [r["chosen"] for r in report["rows"] if r["pipeline"].startswith("select")]
     assert kept and all(set(c) <= set(SelectClusterer().candidates) and c for c in kept)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
