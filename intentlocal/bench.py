@@ -74,7 +74,9 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
             sel.set_seed(s)
             per.append(scores(gold, sel.fit_predict(x, k, labels=labels)))
             chosen.append(sel.chosen_)
-            if len(sel.partitions_) > 1:
+            if "consensus" in sel.partitions_:  # the selection's own candidate
+                agreed.append(scores(gold, sel.partitions_["consensus"]))
+            elif len(sel.partitions_) > 1:
                 agreed.append(scores(gold, consensus_partition(
                     list(sel.partitions_.values()), k, s)))
         out["chosen"] = sorted(set(chosen), key=chosen.index)

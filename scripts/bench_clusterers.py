@@ -82,7 +82,8 @@ def choose_even(sel) -> str:
 def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
              labels: list[list[str]] | None = None,
              rows_of: list[int] | None = None, graphs: list[int] | None = None,
-             balance: bool = False, consensus: bool = False) -> list[dict]:
+             balance: bool = False, consensus: bool = False,
+             select_consensus: bool = False) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
     splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
@@ -90,7 +91,9 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
     as a run does). ``graphs``: sizes of the nearest-neighbour graph to measure the
     selection's modularity on besides its own (10), from the same partitions. ``balance``:
     also select with ties going to the most even cluster sizes. ``consensus``: also the
-    ConsensusClusterer's partition, from the same candidates' partitions."""
+    ConsensusClusterer's partition, from the same candidates' partitions.
+    ``select_consensus``: the consensus is one more candidate of the selection
+    (SelectClusterer(consensus=True)), so "select by ..." rows may keep it."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer, consensus_partition
     from intentlocal.pipeline.metrics import scores as score_rows
@@ -99,7 +102,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
     def scores(gold: list[str], pred: np.ndarray) -> dict:
         return score_rows(gold, pred if rows_of is None else np.asarray(pred)[rows_of])
 
-    sel = SelectClusterer()
+    sel = SelectClusterer(consensus=select_consensus)
     per: dict[str, list[dict]] = {}
     splits: list[str] = []  # the rule umap-hdbscan reached K by, per seed
     chosen: dict[str, list[str]] = {"tie-break": [], "modularity": [], "silhouette": []}
@@ -122,7 +125,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             chosen.setdefault("tie-break, ties to the most even sizes", []).append(best)
             per.setdefault("select by tie-break, ties to the most even sizes", []).append(
                 scores(gold, sel.partitions_[best]))
-        if consensus and len(sel.partitions_) > 1:
+        if consensus and len(sel.partitions_) > 1 and not select_consensus:
             part = consensus_partition(list(sel.partitions_.values()), k, seed)
             per.setdefault("consensus of the candidates", []).append(scores(gold, part))
         for g in graphs or []:
@@ -173,6 +176,8 @@ def main() -> int:
     ap.add_argument("--consensus", action="store_true",
                     help="also the consensus of the candidates' partitions (the consensus "
                     "clusterer), from the same partitions")
+    ap.add_argument("--select-consensus", action="store_true",
+                    help="the consensus partition is one more candidate of the selection")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -223,7 +228,7 @@ def main() -> int:
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
             graphs = [int(g) for g in args.graphs.split(",") if g]
             for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs, args.balance,
-                                args.consensus):
+                                args.consensus, args.select_consensus):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
@@ -244,7 +249,8 @@ def main() -> int:
         + (" Distinct texts clustered, every input row scored." if args.distinct else "")
         + " ACC / NMI / ARI x 100. No gold labels in any selection: `select by silhouette` keeps,"
         " per seed, the candidate with the best cosine silhouette, `select by modularity` the"
-        " highest modularity on the 10-NN graph, `select by tie-break` (the product's default)"
+        " highest modularity on the 10-NN graph, `select by tie-break` (the product's"
+        " default; since 2 Dec with the consensus as a candidate, --select-consensus)"
         " the best silhouette with ties (within 0.02) going to modularity, and modularity ties"
         " (within 0.005) to the earlier candidate in the table's order; `chosen` lists what"
         " each kept.", "",

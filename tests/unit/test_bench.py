@@ -53,7 +53,8 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             for n in names if n.startswith("select clusterer")} <= names
     assert not any("consensus" in r for r in report["rows"])  # popped into its own row
     kept = [r["chosen"] for r in report["rows"] if r["pipeline"].startswith("select")]
-    assert kept and all(set(c) <= set(SelectClusterer().candidates) and c for c in kept)
+    assert kept and all(set(c) <= {*SelectClusterer().candidates, "consensus"} and c
+                        for c in kept)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
     md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()

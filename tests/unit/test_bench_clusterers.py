@@ -35,7 +35,7 @@ def test_distinct_rows_are_scored_once_per_input_row(monkeypatch) -> None:
     x = np.eye(3, dtype=np.float32)
     rows_of = [0, 1, 2, 2, 2, 2]
     gold = ["a", "b", "c", "c", "c", "c"]
-    monkeypatch.setattr(C, "SelectClusterer", lambda: _FixedSelect([0, 0, 1]))
+    monkeypatch.setattr(C, "SelectClusterer", lambda consensus=False: _FixedSelect([0, 0, 1]))
     monkeypatch.setattr(C, "AverageLinkage", lambda: _FixedSelect([0, 0, 1]))
     rows = {r["clusterer"]: r for r in evaluate(x, gold, 2, [0], rows_of=rows_of)}
     # a and b share a cluster: 5 of the 6 input rows are right, not 2 of the 3 texts
@@ -90,7 +90,7 @@ class _TwoSelect(_FixedSelect):
 
     silhouette_ties = C.SelectClusterer.silhouette_ties  # the real rule's first step
 
-    def __init__(self) -> None:
+    def __init__(self, consensus: bool = False) -> None:
         super().__init__([0, 0, 0, 1])
         self.tie = 0.02
 

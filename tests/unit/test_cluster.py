@@ -83,7 +83,8 @@ def test_select_keeps_a_right_partition(maker) -> None:
     k = len(set(gold.tolist()))
     sel = SelectClusterer()
     pred = sel.fit_predict(x, k)
-    assert set(sel.scores_) == {"kmeans", "spectral-15", "spectral-25", "umap-hdbscan"}
+    assert set(sel.scores_) == {"kmeans", "spectral-15", "spectral-25", "umap-hdbscan",
+                                "consensus"}
     best_ari = max(adjusted_rand_score(gold, c.fit_predict(x, k))
                    for c in sel.candidates.values())
     assert adjusted_rand_score(gold, pred) >= best_ari - 0.05
@@ -124,6 +125,23 @@ def test_modularity_near_ties_keep_the_earlier_candidate() -> None:
     sel.modularities_ = {"kmeans": 0.874, "spectral-15": 0.902, "umap-hdbscan": 0.9035}
     assert sel.choose("tie-break") == "spectral-15"
     sel.modularities_["umap-hdbscan"] = 0.91  # a clear lead wins
+    assert sel.choose("tie-break") == "umap-hdbscan"
+
+
+def test_the_consensus_wins_inside_the_silhouette_tie_only() -> None:
+    """banking77's seed 0 and massive_intent's (reports/select_consensus.json): inside the
+    tie the consensus is kept even with a lower modularity; 0.045 below the best
+    silhouette it is not, and the usual rule decides among the others."""
+    sel = SelectClusterer()
+    sel.silhouettes_ = {"kmeans": 0.320, "spectral-15": 0.315, "spectral-25": 0.320,
+                        "umap-hdbscan": 0.327, "consensus": 0.321}
+    sel.modularities_ = {"kmeans": 0.886, "spectral-15": 0.902, "spectral-25": 0.892,
+                         "umap-hdbscan": 0.901, "consensus": 0.897}
+    assert sel.choose("tie-break") == "consensus"
+    sel.silhouettes_ = {"kmeans": 0.230, "spectral-15": 0.193, "spectral-25": 0.184,
+                        "umap-hdbscan": 0.242, "consensus": 0.197}
+    sel.modularities_ = {"kmeans": 0.777, "spectral-15": 0.799, "spectral-25": 0.786,
+                         "umap-hdbscan": 0.825, "consensus": 0.795}
     assert sel.choose("tie-break") == "umap-hdbscan"
 
 

@@ -55,3 +55,28 @@ def test_the_consensus_clusterer_combines_its_candidates() -> None:
     assert scores(truth, got)["acc"] == 100.0
     assert cc.chosen_ == "consensus" and set(cc.partitions_) == {"a", "b", "c"}
     assert "big" in cc.seconds_ and "consensus" in cc.seconds_
+
+
+def test_select_with_consensus_scores_it_as_one_more_candidate() -> None:
+    from intentlocal.pipeline.cluster import SelectClusterer
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 12))
+    x = np.repeat(centres, 30, axis=0) + 0.35 * rng.normal(size=(120, 12))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    sel = SelectClusterer()  # the consensus is a candidate by default
+    part = sel.fit_predict(x, 4)
+    assert list(sel.partitions_)[-1] == "consensus"  # last in the order
+    assert "consensus" in sel.silhouettes_ and "consensus" in sel.modularities_
+    assert "consensus" in sel.scores_ and "consensus" in sel.seconds_
+    assert np.array_equal(part, sel.partitions_[sel.chosen_])
+    plain = SelectClusterer(consensus=False)
+    plain.fit_predict(x, 4)
+    assert "consensus" not in plain.partitions_
+
+
+def test_partitions_agreeing_on_fewer_than_k_groups_are_kept_as_they_are() -> None:
+    same = [np.zeros(6, dtype=np.int64)] * 3
+    assert consensus_partition(same, 3, seed=0).tolist() == [0] * 6
+    two = [np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])]
+    assert consensus_partition(two, 3, seed=0).tolist() == [0, 0, 1, 1]
