@@ -118,6 +118,13 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             best = sel.choose(c)
             chosen[c].append(best)
             per.setdefault(f"select by {c}", []).append(scores(gold, sel.partitions_[best]))
+        if select_consensus:  # the rule until 4 Dec: the consensus's modularity unchecked
+            guard, sel.consensus_modularity_tie = sel.consensus_modularity_tie, float("inf")
+            best = sel.choose("tie-break")
+            sel.consensus_modularity_tie = guard
+            key = "tie-break, consensus without the modularity guard"
+            chosen.setdefault(key, []).append(best)
+            per.setdefault(f"select by {key}", []).append(scores(gold, sel.partitions_[best]))
         crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_),
                       "evenness": {n: round(evenness(p), 4) for n, p in sel.partitions_.items()}}
         if balance:

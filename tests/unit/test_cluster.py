@@ -145,6 +145,25 @@ def test_the_consensus_wins_inside_the_silhouette_tie_only() -> None:
     assert sel.choose("tie-break") == "umap-hdbscan"
 
 
+def test_the_consensus_needs_a_modularity_near_the_best_too() -> None:
+    """massive_intent with other vectors of the same texts: the consensus came within
+    the silhouette tie but its modularity stayed 0.021 below umap-hdbscan's, and
+    keeping it cost ACC (reports/consensus_guard.md); clinc150's consensus, 0.0045
+    below spectral-15, is still kept."""
+    sel = SelectClusterer()
+    sel.silhouettes_ = {"kmeans": 0.229, "spectral-15": 0.193, "spectral-25": 0.190,
+                        "umap-hdbscan": 0.247, "consensus": 0.235}
+    sel.modularities_ = {"kmeans": 0.767, "spectral-15": 0.801, "spectral-25": 0.788,
+                         "umap-hdbscan": 0.825, "consensus": 0.804}
+    assert "consensus" in sel.silhouette_ties()
+    assert sel.choose("tie-break") == "umap-hdbscan"
+    sel.silhouettes_ = {"kmeans": 0.291, "spectral-15": 0.301, "spectral-25": 0.296,
+                        "umap-hdbscan": 0.299, "consensus": 0.307}
+    sel.modularities_ = {"kmeans": 0.840, "spectral-15": 0.869, "spectral-25": 0.856,
+                         "umap-hdbscan": 0.857, "consensus": 0.8645}
+    assert sel.choose("tie-break") == "consensus"
+
+
 def test_select_prefers_round_clusters_a_known_limit() -> None:
     """The silhouette rewards convex clusters: on two moons it keeps K-means although
     spectral is right. Intents in an embedding space are not moons (reports/clusterers.md);
