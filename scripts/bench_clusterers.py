@@ -62,6 +62,45 @@ def choose_on_graph(sel, x: np.ndarray, g: int) -> str:
         sel.modularities_ = own
 
 
+def choose_with_outlier_vote(sel, x: np.ndarray, k: int, labels) -> tuple[str, np.ndarray,
+                                                                            np.ndarray]:
+    """The default rule's pick had umap-hdbscan joined its outliers by a 10-NN vote
+    (DensityClusterer(outliers="vote")), from the same UMAP layout and HDBSCAN groups
+    (the candidate's memo); the consensus, when a candidate, is recomputed from the
+    changed partitions. Returns the pick, its partition and umap-hdbscan's own."""
+    from intentlocal.pipeline.autok import knn_graph
+    from intentlocal.pipeline.cluster import (
+        _silhouette,
+        consensus_partition,
+        fit_clusters,
+        modularity,
+    )
+
+    dens = sel.candidates["umap-hdbscan"]
+    saved = (dict(sel.partitions_), dict(sel.silhouettes_), dict(sel.modularities_),
+             dens.found_, dens.split_)
+    dens.outliers = "vote"
+    try:
+        voted = np.asarray(fit_clusters(dens, x, k, labels), dtype=np.int64)
+        sel.partitions_["umap-hdbscan"] = voted
+        changed = ["umap-hdbscan"]
+        if "consensus" in sel.partitions_:
+            sel.partitions_["consensus"] = consensus_partition(
+                [p for n, p in sel.partitions_.items() if n != "consensus"], k,
+                sel.random_state, sel.n_init)
+            changed.append("consensus")
+        graph = knn_graph(x, sel.graph_neighbors)
+        for n in changed:
+            sel.silhouettes_[n] = round(_silhouette(x, sel.partitions_[n], sel.sample), 4)
+            sel.modularities_[n] = round(modularity(graph, sel.partitions_[n]), 4)
+        best = sel.choose("tie-break")
+        return best, sel.partitions_[best], voted
+    finally:
+        dens.outliers = "centroid"
+        (sel.partitions_, sel.silhouettes_, sel.modularities_, dens.found_,
+         dens.split_) = saved
+
+
 def evenness(part: np.ndarray) -> float:
     """Entropy of the cluster sizes over its maximum, log K: 1 when every cluster has
     the same size, lower the more a few clusters hold most texts."""
@@ -83,7 +122,7 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
              labels: list[list[str]] | None = None,
              rows_of: list[int] | None = None, graphs: list[int] | None = None,
              balance: bool = False, consensus: bool = False,
-             select_consensus: bool = False) -> list[dict]:
+             select_consensus: bool = False, outlier_vote: bool = False) -> list[dict]:
     """Each candidate, and the selection by each criterion, from the same partitions;
     with ``labels`` the candidates that take pseudo-labels get them (umap-hdbscan's
     splits), as a run passes them by default. ``rows_of``: which row of ``x`` each
@@ -93,7 +132,9 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
     also select with ties going to the most even cluster sizes. ``consensus``: also the
     ConsensusClusterer's partition, from the same candidates' partitions.
     ``select_consensus``: the consensus is one more candidate of the selection
-    (SelectClusterer(consensus=True)), so "select by ..." rows may keep it."""
+    (SelectClusterer(consensus=True)), so "select by ..." rows may keep it.
+    ``outlier_vote``: also umap-hdbscan, and the default rule's pick, with HDBSCAN's
+    outliers joined by a 10-NN vote instead of the nearest centroid."""
     from intentlocal.errors import RunError
     from intentlocal.pipeline.cluster import AverageLinkage, SelectClusterer, consensus_partition
     from intentlocal.pipeline.metrics import scores as score_rows
@@ -125,6 +166,13 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
             key = "tie-break, consensus without the modularity guard"
             chosen.setdefault(key, []).append(best)
             per.setdefault(f"select by {key}", []).append(scores(gold, sel.partitions_[best]))
+        if outlier_vote and "umap-hdbscan" in sel.partitions_:
+            best, part, voted = choose_with_outlier_vote(sel, x, k, labels)
+            per.setdefault("umap-hdbscan, outliers by 10-NN vote", []).append(
+                scores(gold, voted))
+            key = "tie-break, umap-hdbscan's outliers by 10-NN vote"
+            chosen.setdefault(key, []).append(best)
+            per.setdefault(f"select by {key}", []).append(scores(gold, part))
         crit[seed] = {"silhouette": dict(sel.silhouettes_), "modularity": dict(sel.modularities_),
                       "evenness": {n: round(evenness(p), 4) for n, p in sel.partitions_.items()}}
         if balance:
@@ -185,6 +233,9 @@ def main() -> int:
                     "clusterer), from the same partitions")
     ap.add_argument("--select-consensus", action="store_true",
                     help="the consensus partition is one more candidate of the selection")
+    ap.add_argument("--outlier-vote", action="store_true",
+                    help="also umap-hdbscan and the selection with outliers joined by a "
+                    "10-NN vote (same layouts)")
     ap.add_argument("--auto-k", action="store_true",
                     help="K estimated by the product's MapEquationK instead of the true K")
     args = ap.parse_args()
@@ -235,7 +286,7 @@ def main() -> int:
             print(f"{name} (K={k}, true {k_true}), {what}", file=sys.stderr)
             graphs = [int(g) for g in args.graphs.split(",") if g]
             for row in evaluate(v, gold, k, seeds, guide, rows_of, graphs, args.balance,
-                                args.consensus, args.select_consensus):
+                                args.consensus, args.select_consensus, args.outlier_vote):
                 row.update(set=name, input=what, k_true=k_true)
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "

@@ -35,6 +35,7 @@ from intentlocal.errors import RunError
 from intentlocal.pipeline.vectors import unit_rows
 
 SPLIT_RULES = ("auto", "widest", "share", "labels")
+OUTLIER_RULES = ("centroid", "vote")
 
 
 def fit_clusters(
@@ -281,7 +282,10 @@ class DensityClusterer:
     partition (``_split_labels``): the share rule weighted by how different the two
     halves' labels are, so that a group is split where the LLM named two intents; the
     best silhouette of the three is kept. Outliers (HDBSCAN's -1) join the cluster whose centroid
-    is nearest, as BERTopic's ``reduce_outliers(strategy="embeddings")`` does.
+    is nearest, as BERTopic's ``reduce_outliers(strategy="embeddings")`` does
+    (``outliers="centroid"``); ``outliers="vote"`` joins each to the cluster most of its
+    10 nearest grouped texts are in instead (``join_outliers``), the one rule that placed
+    them better than centroids in reports/outlier_labels.md.
     Centroids and spreads are taken on the original vectors (cosine), not on UMAP's
     layout. ``min_dist`` 0.0 is BERTopic's; ``min_cluster_size`` 15 the better of
     10 / 15 in ../shared/benchmarks.md. Inputs over ``max_n`` vectors are refused
@@ -297,6 +301,7 @@ class DensityClusterer:
     random_state: int = 0
     max_n: int = 20_000
     split: str = "auto"
+    outliers: str = "centroid"
     found_: int = 0
     split_: str = ""
     _memo: dict = field(default_factory=dict, repr=False)
@@ -304,6 +309,9 @@ class DensityClusterer:
     def __post_init__(self) -> None:
         if self.split not in SPLIT_RULES:
             raise RunError(f"unknown split rule {self.split!r}; known: {', '.join(SPLIT_RULES)}")
+        if self.outliers not in OUTLIER_RULES:
+            raise RunError(f"unknown outlier rule {self.outliers!r}; known: "
+                           f"{', '.join(OUTLIER_RULES)}")
 
     def groups(self, x: np.ndarray) -> np.ndarray:
         """HDBSCAN's groups (-1 = outlier) in the UMAP layout of ``x`` for this seed."""
@@ -341,9 +349,8 @@ class DensityClusterer:
         self.found_ = len(set(lab.tolist()) - {-1})
         if self.found_ == 0:
             lab[:] = 0
-        elif (lab < 0).any():
-            ids, cents = _centroids(x[lab >= 0], lab[lab >= 0])
-            lab[lab < 0] = ids[np.argmax(x[lab < 0] @ cents.T, axis=1)]
+        else:
+            lab = join_outliers(x, lab, self.outliers)
         lab = np.unique(lab, return_inverse=True)[1]
         while lab.max() + 1 > k:
             ids, cents = _centroids(x, lab)
@@ -388,6 +395,42 @@ class DensityClusterer:
             sil = {r: _silhouette(x, p) for r, p in parts.items()}
             self.split_ = max(rules, key=lambda r: sil[r])  # a tie keeps the earlier rule
         return parts[self.split_]
+
+
+def join_outliers(x: np.ndarray, lab: np.ndarray, rule: str = "centroid",
+                  votes: int = 10) -> np.ndarray:
+    """``lab`` with every outlier (-1) joined to a group of the unit rows ``x``.
+
+    "centroid": the group with the nearest (cosine) centroid. "vote": the group most of
+    the outlier's ``votes`` nearest grouped texts belong to, a tie going to the nearer
+    centroid. Why a vote: an outlier often sits at the edge of a long or curved intent,
+    whose centroid lies farther than a compact neighbour's; its nearest texts still
+    belong to its own. Memory is bounded by scoring outliers in blocks.
+    """
+    lab = np.asarray(lab).copy()
+    outl = np.flatnonzero(lab < 0)
+    grouped = np.flatnonzero(lab >= 0)
+    if not len(outl) or not len(grouped):
+        return lab
+    ids, cents = _centroids(x[grouped], lab[grouped])
+    if rule == "centroid":
+        lab[outl] = ids[np.argmax(x[outl] @ cents.T, axis=1)]
+        return lab
+    if rule != "vote":
+        raise RunError(f"unknown outlier rule {rule!r}; known: {', '.join(OUTLIER_RULES)}")
+    col = {int(c): j for j, c in enumerate(ids)}
+    g_col = np.array([col[int(c)] for c in lab[grouped]])
+    m = min(votes, len(grouped))
+    for start in range(0, len(outl), 1024):
+        block = outl[start:start + 1024]
+        sims = x[block] @ x[grouped].T
+        top = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+        counts = np.zeros((len(block), len(ids)))
+        np.add.at(counts, (np.repeat(np.arange(len(block)), m), g_col[top].ravel()), 1.0)
+        cos = x[block] @ cents.T
+        # most votes first; among equal votes the nearer centroid (cosine < 1 < one vote)
+        lab[block] = ids[np.argmax(counts + 0.5 * (cos + 1.0) / 2.0, axis=1)]
+    return lab
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, sample: int = 5000) -> float:

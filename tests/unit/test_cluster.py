@@ -531,3 +531,43 @@ def test_umaps_compiled_code_is_kept_on_disk(tmp_path) -> None:
     # pynndescent caches some of its own functions anyway; umap-learn's must be there too
     kept = [p.name for p in tmp_path.rglob("*.nbi")]
     assert any(n.startswith(("umap_.", "layouts.")) for n in kept), kept
+
+
+def _arc(degrees: np.ndarray) -> np.ndarray:
+    """Unit vectors on a great circle, at these angles."""
+    rad = np.deg2rad(degrees)
+    return np.stack([np.cos(rad), np.sin(rad), np.zeros_like(rad)], axis=1)
+
+
+def test_an_outlier_at_the_end_of_a_long_intent_joins_it_by_vote() -> None:
+    """A long intent (0-80 degrees) has its centroid at 40; a compact one sits at 120.
+    An outlier at 85 is nearer the compact one's centroid (35 degrees against 45), but
+    all its nearest texts belong to the long one: the centroid rule misplaces it, the
+    vote does not."""
+    from intentlocal.pipeline.cluster import join_outliers
+
+    x = np.vstack([_arc(np.linspace(0, 80, 40)), _arc(np.linspace(117, 123, 12)),
+                   _arc(np.array([85.0]))])
+    lab = np.array([3] * 40 + [7] * 12 + [-1])
+    assert join_outliers(x, lab, "centroid")[-1] == 7
+    voted = join_outliers(x, lab, "vote")
+    assert voted[-1] == 3
+    assert np.array_equal(voted[:-1], lab[:-1])  # grouped texts keep their groups
+    assert np.array_equal(join_outliers(x, lab[:-1], "vote"), lab[:-1])  # none to join
+
+
+def test_a_tied_vote_goes_to_the_nearer_centroid() -> None:
+    """Two votes each (votes=4): the group whose centroid is nearer wins, whichever id."""
+    from intentlocal.pipeline.cluster import join_outliers
+
+    x = np.vstack([_arc(np.array([10.0, 12.0, 60.0, 62.0])),
+                   _arc(np.array([-10.0, -12.0, -30.0, -32.0])), _arc(np.array([0.0]))])
+    # group 5: two texts at 10-12 and two far at 60; group 9: two at -10/-12, two at -30
+    lab = np.array([5, 5, 5, 5, 9, 9, 9, 9, -1])
+    # centroids at 36 (group 5) and -21 (group 9): the outlier at 0 is nearer group 9's,
+    # which is not the first id either
+    assert join_outliers(x, lab, "vote", votes=4)[-1] == 9
+    with pytest.raises(RunError, match="unknown outlier rule 'mode'"):
+        join_outliers(x, lab, "mode")
+    with pytest.raises(RunError, match="unknown outlier rule"):
+        DensityClusterer(outliers="nearest")
