@@ -197,7 +197,8 @@ def evaluate(x: np.ndarray, gold: list[str], k: int, seeds: list[int],
         print(f"  average linkage skipped: {exc}", file=sys.stderr)
     rows = []
     for name, vals in per.items():
-        row: dict = {"clusterer": name, "k": k, **summarise(vals)}
+        row: dict = {"clusterer": name, "k": k, **summarise(vals),
+                     "acc_per_seed": [round(v["acc"], 2) for v in vals]}
         if name.startswith("select by "):
             c = name.removeprefix("select by ")
             row["chosen"] = sorted(set(chosen[c]), key=chosen[c].index)

@@ -284,8 +284,10 @@ class DensityClusterer:
     best silhouette of the three is kept. Outliers (HDBSCAN's -1) join the cluster whose centroid
     is nearest, as BERTopic's ``reduce_outliers(strategy="embeddings")`` does
     (``outliers="centroid"``); ``outliers="vote"`` joins each to the cluster most of its
-    10 nearest grouped texts are in instead (``join_outliers``), the one rule that placed
-    them better than centroids in reports/outlier_labels.md.
+    10 nearest grouped texts are in instead (``join_outliers``). The vote is not the
+    default: it gained 0.4-1.0 ACC where umap-hdbscan is kept (massive_intent,
+    mtop_intent; inside their seed spread) and cost the candidate 0.6-0.9 on the
+    balanced sets (reports/outlier_vote.md).
     Centroids and spreads are taken on the original vectors (cosine), not on UMAP's
     layout. ``min_dist`` 0.0 is BERTopic's; ``min_cluster_size`` 15 the better of
     10 / 15 in ../shared/benchmarks.md. Inputs over ``max_n`` vectors are refused
