@@ -9,6 +9,8 @@ length, i.e. of whatever else is in the input). On massive_intent that alone mov
 default clusterer by about 2 ACC (reports/select_consensus.md). This embeds each set's
 distinct texts three ways: int8 in the product's batches of 32 (``int8``), int8 one text
 at a time (``int8-b1``: batch-independent), and the fp32 graph in batches of 32 (``fp32``),
+and, since 4 Dec, the int8 graph without onnxruntime's x64 precision option
+(``int8-u8s8``, the default until then: on CPUs without VNNI its matmuls saturate),
 then runs the default SelectClusterer at the true K over the seeds and scores every input
 row (as a run does). The vectors are cached under --cache as .npy. Gold labels score only.
 """
@@ -28,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_clusterers import evaluate
 from stored_runs import CHECKOUT, command, write_report
 
-VARIANTS = {"int8": ("int8", 32), "int8-b1": ("int8", 1), "fp32": ("fp32", 32)}
+# name: (ONNX variant, batch size, onnxruntime's x64 u8u8 precision option)
+VARIANTS = {"int8": ("int8", 32, True), "int8-b1": ("int8", 1, True), "fp32": ("fp32", 32, True),
+            "int8-u8s8": ("int8", 32, False)}
 
 
 def embed_variant(name: str, texts: list[str], cache: Path,
@@ -42,8 +46,9 @@ def embed_variant(name: str, texts: list[str], cache: Path,
         x = np.load(path)
         if len(x) == len(texts):
             return x, 0.0
-    variant, batch = VARIANTS[name]
-    emb = OnnxEmbedder(models_dir() / "embeddinggemma-300m", variant=variant, batch_size=batch)
+    variant, batch, precise = VARIANTS[name]
+    emb = OnnxEmbedder(models_dir() / "embeddinggemma-300m", variant=variant, batch_size=batch,
+                       x64_precision=precise)
     t = time.perf_counter()
     x = emb.embed(texts)
     seconds = time.perf_counter() - t
