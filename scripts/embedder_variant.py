@@ -65,17 +65,21 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--cache", default=str(CHECKOUT / ".cache" / "embedder_variant"))
     ap.add_argument("--report", default="reports/embedder_variant.md")
+    ap.add_argument("--auto-k", action="store_true",
+                    help="K estimated per variant by the product's MapEquationK, not the true K")
     args = ap.parse_args()
 
     from intentlocal.bench import load_labelled
+    from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
+    from intentlocal.pipeline.autok import MapEquationK
 
     seeds = [int(s) for s in args.seeds.split(",")]
     results: list[dict] = []
     for set_name in args.sets.split(","):
         texts, gold = load_labelled(Path(args.data) / set_name / "test.jsonl", None, 0)
         uniques, rows_of = Corpus(texts, [], set_name).unique()
-        k = len(set(gold))
+        k_true = len(set(gold))
         base = None
         for name in args.variants.split(","):
             if name not in VARIANTS:
@@ -85,8 +89,13 @@ def main() -> None:
             cos = np.sum(x * base, axis=1)
             print(f"{set_name} {name}: embedded in {seconds:.0f} s; cosine to the first "
                   f"variant mean {cos.mean():.5f} min {cos.min():.5f}", file=sys.stderr)
+            k = k_true
+            if args.auto_k:
+                k = MapEquationK(n_neighbors=load_settings().auto_k_neighbours).estimate(x)
+                print(f"  K estimated {k} (true {k_true})", file=sys.stderr)
             for row in evaluate(x, gold, k, seeds, None, rows_of, select_consensus=True):
-                row.update(set=set_name, variant=name, k_true=k, embed_seconds=round(seconds, 1),
+                row.update(set=set_name, variant=name, k_true=k_true,
+                           embed_seconds=round(seconds, 1),
                            cos_mean=float(cos.mean()), cos_min=float(cos.min()))
                 results.append(row)
                 print(f"  {row['clusterer']:<26} ACC {row['acc']:5.1f} ± {row['acc_sd']:.1f}  "
@@ -94,18 +103,21 @@ def main() -> None:
     lines = [
         "# The embedder's ONNX variant under the default clusterer", "",
         f"Command: `{command()}`  ",
-        f"EmbeddingGemma-300M, distinct texts clustered, every row scored, true K, seeds {seeds}, "
+        "EmbeddingGemma-300M, distinct texts clustered, every row scored, "
+        + ("K estimated by MapEquationK (the K column)" if args.auto_k else "true K")
+        + f", seeds {seeds}, "
         f"{platform.machine()}. ACC / NMI / ARI x 100, mean ± sd over seeds. `int8`: the "
         "product's default graph and batches (32 texts of similar length); `int8-b1`: the "
         "same graph, one text per batch; `fp32`: the unquantised graph, batches of 32.", "",
-        "| set | variant | clusterer | ACC | NMI | ARI | chosen | cosine to int8 (mean / min) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | variant | K (true) | clusterer | ACC | NMI | ARI | chosen "
+        "| cosine to the first variant (mean / min) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r["clusterer"].startswith("select by") and r["clusterer"] != "select by tie-break":
             continue
         lines.append(
-            f"| {r['set']} | {r['variant']} | {r['clusterer']} "
+            f"| {r['set']} | {r['variant']} | {r['k']} ({r['k_true']}) | {r['clusterer']} "
             f"| {r['acc']:.1f} ± {r['acc_sd']:.1f} "
             f"| {r['nmi']:.1f} ± {r['nmi_sd']:.1f} | {r['ari']:.1f} ± {r['ari_sd']:.1f} "
             f"| {', '.join(r.get('chosen', []))} | {r['cos_mean']:.5f} / {r['cos_min']:.5f} |")
