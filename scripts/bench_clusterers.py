@@ -78,7 +78,7 @@ def choose_with_outlier_vote(sel, x: np.ndarray, k: int, labels) -> tuple[str, n
 
     dens = sel.candidates["umap-hdbscan"]
     saved = (dict(sel.partitions_), dict(sel.silhouettes_), dict(sel.modularities_),
-             dens.found_, dens.split_)
+             dens.found_, dens.split_, dens.outliers)
     dens.outliers = "vote"
     try:
         voted = np.asarray(fit_clusters(dens, x, k, labels), dtype=np.int64)
@@ -96,9 +96,8 @@ def choose_with_outlier_vote(sel, x: np.ndarray, k: int, labels) -> tuple[str, n
         best = sel.choose("tie-break")
         return best, sel.partitions_[best], voted
     finally:
-        dens.outliers = "centroid"
         (sel.partitions_, sel.silhouettes_, sel.modularities_, dens.found_,
-         dens.split_) = saved
+         dens.split_, dens.outliers) = saved
 
 
 def evenness(part: np.ndarray) -> float:

@@ -28,13 +28,9 @@ sys.path.insert(0, str(CHECKOUT))
 
 def joined(x: np.ndarray, lab: np.ndarray) -> np.ndarray:
     """``lab`` with its outliers (-1) moved to the cluster of the nearest centroid."""
-    from intentlocal.pipeline.cluster import _centroids
+    from intentlocal.pipeline.cluster import join_outliers
 
-    lab = lab.copy()
-    if (lab < 0).any() and (lab >= 0).any():
-        ids, cents = _centroids(x[lab >= 0], lab[lab >= 0])
-        lab[lab < 0] = ids[np.argmax(x[lab < 0] @ cents.T, axis=1)]
-    return np.unique(lab, return_inverse=True)[1]
+    return np.unique(join_outliers(x, lab, "centroid"), return_inverse=True)[1]
 
 
 def main() -> int:

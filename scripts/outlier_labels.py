@@ -47,7 +47,7 @@ def label_share(labels: list[list[str]], lab: np.ndarray, n_clusters: int) -> di
 
 
 def join(x: np.ndarray, lab: np.ndarray, rule: str, labels: list[list[str]] | None) -> np.ndarray:
-    from intentlocal.pipeline.cluster import _centroids
+    from intentlocal.pipeline.cluster import _centroids, join_outliers
 
     lab = np.unique(lab, return_inverse=True)[1] - (1 if (lab < 0).any() else 0)
     out = lab.copy()
@@ -55,20 +55,10 @@ def join(x: np.ndarray, lab: np.ndarray, rule: str, labels: list[list[str]] | No
     outl = np.flatnonzero(lab < 0)
     if not len(outl):
         return out
+    if rule in ("centroid", "10-NN vote"):  # the product's rules (DensityClusterer)
+        return join_outliers(x, lab, "vote" if rule == "10-NN vote" else "centroid")
     ids, cents = _centroids(x[grouped], lab[grouped])
     cos = x[outl] @ cents.T  # columns are cluster ids 0..n-1 (ids == arange)
-    if rule == "centroid":
-        out[outl] = ids[np.argmax(cos, axis=1)]
-        return out
-    if rule == "10-NN vote":
-        sims = x[outl] @ x[grouped].T
-        top = np.argsort(-sims, axis=1)[:, :10]
-        for r, i in enumerate(outl):
-            votes = Counter(lab[grouped[top[r]]].tolist())
-            best = max(votes.values())
-            tied = [c for c, v in votes.items() if v == best]
-            out[i] = max(tied, key=lambda c: cos[r, c])
-        return out
     assert labels is not None
     share = label_share(labels, lab, len(ids))
     for r, i in enumerate(outl):

@@ -122,7 +122,7 @@ class OnnxEmbedder:
             # u8 x s8 integer matmul uses VPMADDUBSW, whose 16-bit sums saturate: the int8
             # EmbeddingGemma's vectors drifted to cosine 0.989 (min 0.966) of fp32's there,
             # against 0.998 with this option, which makes those matmuls u8 x u8. It costs
-            # about a quarter more embedding time on such CPUs and does nothing on others
+            # 1.1-1.8x the int8 embedding time on such CPUs and does nothing on others
             # (VNNI, ARM) or for fp32 graphs (reports/int8_precision.md).
             opts.add_session_config_entry("session.x64quantprecision", "1")
         try:

@@ -420,8 +420,7 @@ def join_outliers(x: np.ndarray, lab: np.ndarray, rule: str = "centroid",
         return lab
     if rule != "vote":
         raise RunError(f"unknown outlier rule {rule!r}; known: {', '.join(OUTLIER_RULES)}")
-    col = {int(c): j for j, c in enumerate(ids)}
-    g_col = np.array([col[int(c)] for c in lab[grouped]])
+    g_col = np.searchsorted(ids, lab[grouped])  # ids are sorted: each text's column
     m = min(votes, len(grouped))
     for start in range(0, len(outl), 1024):
         block = outl[start:start + 1024]
