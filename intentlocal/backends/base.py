@@ -22,6 +22,18 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+def vectors_id(embedder: Embedder) -> str:
+    """What the embedding cache keys an embedder's vectors by.
+
+    Why not ``model_id`` alone: the same model file can give different vectors when a
+    setting changes its arithmetic (OnnxEmbedder's int8 precision option), and a store's
+    cache outlives the code that filled it; vectors cached before such a change must
+    not be mixed with vectors made after it. An embedder says so through an optional
+    ``vectors_id`` attribute; without one its model_id is the key.
+    """
+    return str(getattr(embedder, "vectors_id", None) or embedder.model_id)
+
+
 @dataclass(frozen=True)
 class Message:
     role: str  # "system" | "user"

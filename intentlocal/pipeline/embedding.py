@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from intentlocal.backends.base import Embedder
+from intentlocal.backends.base import Embedder, vectors_id
 from intentlocal.store import Store
 
 
@@ -25,7 +25,7 @@ def embed_cached(
 ) -> np.ndarray:
     """Vectors for ``texts`` in order; ``on_batch(done, total)`` runs before each
     batch and after the last (a place to report progress or raise to cancel)."""
-    model_id = embedder.model_id
+    model_id = vectors_id(embedder)
     cached = store.cached_embeddings(model_id, texts)
     first: dict[str, int] = {}
     for i, t in enumerate(texts):

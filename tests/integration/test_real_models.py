@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intentlocal.backends.base import Message
+from intentlocal.backends.base import Message, vectors_id
 from intentlocal.backends.onnx_embedder import OnnxEmbedder
 from intentlocal.grammars import LABEL_RE, label_grammar, parse_selection, selection_grammar
 
@@ -47,6 +47,10 @@ def test_the_int8_session_asks_for_onnxruntimes_x64_precision(minilm_dir) -> Non
     with pytest.raises(Exception, match="does not have configuration"):
         off._session.get_session_options().get_session_config_entry(key)
     assert float(v[0] @ w[0]) > 0.99  # the same model either way
+    # ... but not the same vectors to the cache: stores filled without the option keep
+    # saturated vectors under the bare model_id, which a run with it must not reuse
+    assert on.model_id == off.model_id and vectors_id(on) != vectors_id(off)
+    assert vectors_id(off) == off.model_id
 
 
 def test_onnx_folder_without_tokenizer_is_a_clear_error(minilm_dir, tmp_path) -> None:

@@ -45,3 +45,16 @@ def test_interrupted_embedding_keeps_finished_batches(tmp_path) -> None:
     full = embed_cached(store, emb, texts, batch=3)
     assert emb.seen[6:] == texts[6:]  # only what was left
     assert np.allclose(full, FakeEmbedder().embed(texts))
+
+
+def test_vectors_made_under_another_arithmetic_are_not_reused(tmp_path) -> None:
+    """Same model_id, different vectors_id (e.g. the int8 precision option turned on
+    after a store was filled): the old vectors must be embedded again, not returned."""
+    store = Store(tmp_path / "s.sqlite3")
+    old, new = CountingEmbedder(), CountingEmbedder()
+    new.vectors_id = f"{new.model_id}+x64q"
+    embed_cached(store, old, ["a card", "a pin"])
+    embed_cached(store, new, ["a card", "a pin"])
+    assert new.seen == ["a card", "a pin"]
+    embed_cached(store, new, ["a pin"])
+    assert new.seen == ["a card", "a pin"]  # its own vectors are cached as usual
