@@ -33,7 +33,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
 
 
 def initial_labels(store_path: str, run: int) -> tuple[list[str], list[list[str]], float]:
@@ -61,7 +60,6 @@ def main() -> int:
     a = ap.parse_args()
 
     from intentlocal.api import build_backends
-    from intentlocal.bench import load_labelled
     from intentlocal.config import load_settings
     from intentlocal.pipeline.augment import join_labels, mix_vectors
     from intentlocal.pipeline.cluster import DensityClusterer
@@ -70,6 +68,7 @@ def main() -> int:
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.pipeline.neighbours import nearest_neighbours
     from intentlocal.store import Store
+    from scripts.label_distance import load_run
     from scripts.selector_ablation import show_table
 
     settings = load_settings()
@@ -107,13 +106,8 @@ def main() -> int:
         rows[name] = {"overlap": overlap, "labels": final, "got": []}
 
     # Score every input row by its distinct text's cluster, as a run does.
-    con = sqlite3.connect(path)
-    rows_in = con.execute(
-        "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (int(run),)).fetchall()
-    texts, gold = load_labelled(DATA / a.set / "test.jsonl", None, 0)
-    if [t for _, t in rows_in] != texts:
-        raise SystemExit(f"{a.run} was not made from {a.set}'s test set")
-    uid_of = np.array([u for u, _ in rows_in])
+    sr = load_run(a.run, a.set)
+    uid_of, gold = sr.uid_of, sr.gold
     k = len(set(gold))
     geometry: list[dict] = []
     start = time.perf_counter()

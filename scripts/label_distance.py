@@ -31,6 +31,7 @@ import sqlite3
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +84,58 @@ def nearest_by_distance(d: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(dd, axis=1, kind="stable")[:, :k]
 
 
+def knn_links(d: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """The symmetric k-NN graph under ``d`` as an n x n boolean matrix (no self-links)."""
+    n = len(d)
+    idx = nearest_by_distance(d, n_neighbors)
+    knn = np.zeros((n, n), dtype=bool)
+    knn[np.repeat(np.arange(n), n_neighbors), idx.ravel()] = True
+    return knn | knn.T
+
+
+@dataclass
+class StoredRun:
+    """A finished run's distinct texts beside the labelled set it was made from."""
+
+    path: str
+    run: int
+    uniques: list[str]
+    uid_of: np.ndarray  # each input row's distinct text
+    gold: list  # each input row's gold intent (scoring only)
+
+    @property
+    def gold_u(self) -> np.ndarray:
+        """Each distinct text's gold intent (its first row's)."""
+        out: dict[int, object] = {}
+        for u, g in zip(self.uid_of.tolist(), self.gold, strict=True):
+            out.setdefault(u, g)
+        return np.array([out[u] for u in range(len(self.uniques))])
+
+
+def load_run(spec: str, set_name: str, gold_path: str | None = None) -> StoredRun:
+    """``STORE:RUN`` read and checked against the set's test JSONL (or ``gold_path``):
+    the run must have been made from exactly those rows, in that order."""
+    from intentlocal.bench import load_labelled
+
+    path, _, run_s = spec.rpartition(":")
+    run = int(run_s)
+    con = sqlite3.connect(path)
+    uniques = [t for (t,) in con.execute(
+        "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
+    rows_in = con.execute(
+        "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (run,)).fetchall()
+    texts, gold = load_labelled(gold_path or DATA / set_name / "test.jsonl", None, 0)
+    if [t for _, t in rows_in] != texts:
+        raise SystemExit(f"{spec} was not made from {gold_path or set_name + ' test set'}")
+    return StoredRun(path, run, uniques, np.array([u for u, _ in rows_in]), gold)
+
+
 def pair_purity(d: np.ndarray, j: np.ndarray, gold: np.ndarray,
                 n_neighbors: int = 15) -> dict[str, tuple[int, float]]:
     """How many text pairs each source links, and which share of them are one gold
     intent: the 15-NN graph's pairs, the pairs sharing a label, and the pairs sharing
     a label that the graph does not already link (what labels could add)."""
-    n = len(d)
-    idx = nearest_by_distance(d, n_neighbors)
-    knn = np.zeros((n, n), dtype=bool)
-    knn[np.repeat(np.arange(n), n_neighbors), idx.ravel()] = True
-    knn |= knn.T
+    knn = knn_links(d, n_neighbors)
     same = gold[:, None] == gold[None, :]
     shared = j > 0
     out = {}
@@ -164,34 +207,21 @@ def main() -> int:
     a = ap.parse_args()
 
     from intentlocal.api import build_backends
-    from intentlocal.bench import load_labelled
     from intentlocal.config import load_settings
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.store import Store
     from scripts.selector_ablation import show_table
 
-    path, _, run_s = a.run.rpartition(":")
-    run = int(run_s)
-    con = sqlite3.connect(path)
-    uniques = [t for (t,) in con.execute(
-        "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
-    rows_in = con.execute(
-        "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (run,)).fetchall()
-    texts, gold = load_labelled(a.gold or DATA / a.set / "test.jsonl", None, 0)
-    if [t for _, t in rows_in] != texts:
-        raise SystemExit(f"{a.run} was not made from {a.gold or a.set + ' test set'}")
-    uid_of = np.array([u for u, _ in rows_in])
+    sr = load_run(a.run, a.set, a.gold)
+    path, run, uniques, uid_of, gold, gold_u = (
+        sr.path, sr.run, sr.uniques, sr.uid_of, sr.gold, sr.gold_u)
     k = len(set(gold))
     seeds = [int(s) for s in a.seeds.split(",")]
 
     embedder, _ = build_backends(load_settings())
     x = embed_cached(Store(path), embedder, uniques)  # the run's own vectors: a cache hit
     d = cosine_distance(x)
-    gold_of = {}
-    for u, g in zip(uid_of.tolist(), gold, strict=True):
-        gold_of.setdefault(u, g)
-    gold_u = np.array([gold_of[u] for u in range(len(uniques))])
     lines: list[str] = []
     purity: list[str] = []
     for source in a.source.split(","):

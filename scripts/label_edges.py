@@ -17,8 +17,9 @@ same code path. Before clustering the script prints which share of the 15-NN gra
 edges join one gold intent, among edges whose texts share a label and those that do
 not: the labels can only help if the second share is clearly lower.
 
-The vectors are embedded afresh with today's embedder (the precise int8 session), not
-read from the store's cache, which may hold another machine's vectors.
+The vectors come through the run store's embedding cache, keyed by the embedder and its
+int8 precision option (backends.base.vectors_id), so a store filled before that option is
+embedded again rather than reused.
 
     python scripts/label_edges.py SET STORE:RUN [--betas 0,0.25,0.5,0.75]
         [--source initial,final] [--seeds 0,1,2,3,4] [--report reports/label_edges.md]
@@ -27,7 +28,6 @@ read from the store's cache, which may hold another machine's vectors.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import time
 import warnings
@@ -37,7 +37,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
 
 
 def cut_factor(rows: np.ndarray, cols: np.ndarray, overlap: np.ndarray, beta: float) -> np.ndarray:
@@ -93,20 +92,14 @@ def density_with_cuts(overlap: np.ndarray, beta: float, seed: int) -> object:
 def edge_purity(x: np.ndarray, overlap: np.ndarray, gold: np.ndarray,
                 n_neighbors: int = 15) -> list[tuple[str, int, float]]:
     """(edges, share of one gold intent) of the 15-NN graph, all / sharing / not sharing."""
-    from scripts.label_distance import cosine_distance, nearest_by_distance
+    from scripts.label_distance import cosine_distance, knn_links
 
-    idx = nearest_by_distance(cosine_distance(x), n_neighbors)
-    r = np.repeat(np.arange(len(x)), n_neighbors)
-    c = idx.ravel()
-    keep = r < c
-    r, c = np.concatenate([r[keep], c[~keep]]), np.concatenate([c[keep], r[~keep]])
-    pairs = np.unique(np.stack([r, c], 1), axis=0)
-    r, c = pairs[:, 0], pairs[:, 1]
-    same = gold[r] == gold[c]
-    shared = overlap[r, c] > 0
-    return [("all edges", len(r), float(same.mean())),
-            ("texts share a label", int(shared.sum()), float(same[shared].mean())),
-            ("texts share no label", int((~shared).sum()), float(same[~shared].mean()))]
+    knn = knn_links(cosine_distance(x), n_neighbors)
+    same = gold[:, None] == gold[None, :]
+    shared = overlap > 0
+    return [(what, int(m.sum() // 2), float(same[m].mean()))
+            for what, m in (("all edges", knn), ("texts share a label", knn & shared),
+                            ("texts share no label", knn & ~shared))]
 
 
 def main() -> int:
@@ -120,33 +113,22 @@ def main() -> int:
     a = ap.parse_args()
 
     from intentlocal.backends.registry import load_embedder
-    from intentlocal.bench import load_labelled
     from intentlocal.config import load_settings
+    from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.metrics import scores, summarise
-    from scripts.label_distance import jaccard, label_sets
+    from intentlocal.store import Store
+    from scripts.label_distance import jaccard, label_sets, load_run
     from scripts.selector_ablation import show_table
 
-    path, _, run_s = a.run.rpartition(":")
-    run = int(run_s)
-    con = sqlite3.connect(path)
-    uniques = [t for (t,) in con.execute(
-        "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
-    rows_in = con.execute(
-        "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (run,)).fetchall()
-    texts, gold = load_labelled(DATA / a.set / "test.jsonl", None, 0)
-    if [t for _, t in rows_in] != texts:
-        raise SystemExit(f"{a.run} was not made from the {a.set} test set")
-    uid_of = np.array([u for u, _ in rows_in])
+    sr = load_run(a.run, a.set)
+    path, run, uniques, uid_of, gold, gold_u = (
+        sr.path, sr.run, sr.uniques, sr.uid_of, sr.gold, sr.gold_u)
     k = len(set(gold))
     seeds = [int(s) for s in a.seeds.split(",")]
-    gold_of: dict[int, str] = {}
-    for u, g in zip(uid_of.tolist(), gold, strict=True):
-        gold_of.setdefault(u, g)
-    gold_u = np.array([gold_of[u] for u in range(len(uniques))])
 
     embedder = load_embedder(load_settings().embedder)
     t = time.perf_counter()
-    x = np.vstack([embedder.embed(uniques[i:i + 256]) for i in range(0, len(uniques), 256)])
+    x = embed_cached(Store(path), embedder, uniques)
     print(f"embedded {len(uniques)} texts in {time.perf_counter() - t:.0f} s", file=sys.stderr)
 
     purity: list[str] = []

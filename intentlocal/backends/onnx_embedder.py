@@ -94,13 +94,16 @@ class OnnxEmbedder:
         self.threads = threads or os.cpu_count() or 1
         self.model_id = model_id or f"{self.folder.name}/{self.onnx_path.name}"
         self.x64_precision = x64_precision
-        # The embedding cache's key (backends.base.vectors_id): stores filled before the
-        # precision option (4 Dec) hold saturated int8 vectors under the bare model_id,
-        # and those must not come back into a run made with the option.
-        self.vectors_id = f"{self.model_id}+x64q" if x64_precision else self.model_id
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def vectors_id(self) -> str:
+        """The embedding cache's key (backends.base.vectors_id): stores filled before the
+        precision option (4 Dec) hold saturated int8 vectors under the bare model_id,
+        and those must not come back into a run made with the option."""
+        return f"{self.model_id}+x64q" if self.x64_precision else self.model_id
 
     # -- lazy loading -------------------------------------------------------
     def release(self) -> None:
