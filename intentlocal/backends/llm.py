@@ -425,6 +425,7 @@ class LlamaCppGenerator:
                 step: list[tuple[int, int, int, bool]] = []
                 for seq in active:
                     token = picker.pick(samplers[seq], logits[seq])
+                    self._observe(seq, logits[seq], token, samplers[seq])
                     llama_cpp.llama_sampler_accept(samplers[seq], token)
                     if llama_cpp.llama_vocab_is_eog(vocab, token):
                         continue
@@ -442,6 +443,12 @@ class LlamaCppGenerator:
         return [
             (llm.detokenize(o).decode("utf-8", errors="replace"), len(o)) for o in outs
         ]
+
+    def _observe(self, seq: int, logits: Any, token: int, sampler: Any) -> None:
+        """Called with each greedy pick (sequence ``seq`` of the batch, 0 alone) before
+        the grammar accepts it; nothing by default. Why: a measuring script can read the
+        model's confidence in its own tokens (scripts/label_confidence.py) from the
+        same decoding the product does, instead of a copy of the loop."""
 
     def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> dict[int, Any]:
         """Decode (seq_id, position, token, wants_logits) items, ``n_batch`` at a time;
@@ -494,6 +501,7 @@ class LlamaCppGenerator:
                 ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
                 logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,))
                 token = picker.pick(smpl, logits)
+                self._observe(0, logits, token, smpl)
                 llama_cpp.llama_sampler_accept(smpl, token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     break

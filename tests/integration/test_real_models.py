@@ -231,3 +231,38 @@ def test_the_user_turns_head_is_served_from_the_cache(qwen_path) -> None:
         assert a.prompt_tokens == b.prompt_tokens
         assert b.cached_tokens >= a.cached_tokens + 3  # at least <|im_start|>user\n
     assert sum(a.text == b.text for a, b in zip(plain, headed, strict=True)) >= 3
+
+
+def test_the_observe_hook_sees_every_greedy_pick(qwen_path) -> None:
+    """scripts/label_confidence.py reads the model's confidence through ``_observe``:
+    it must be told every token the answer is made of, in order, plus the end token,
+    for one call and for each sequence of a batch, with the logits it picked from."""
+    from intentlocal.backends.base import Request
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    class Watching(LlamaCppGenerator):
+        def __init__(self, *a, **kw) -> None:
+            super().__init__(*a, **kw)
+            self.seen: dict[int, list[tuple[int, bool]]] = {}
+
+        def _observe(self, seq, logits, token, sampler) -> None:
+            best = int(np.argmax(logits))
+            self.seen.setdefault(seq, []).append((token, logits[token] <= logits[best]))
+
+    static = [Message("system", "You name the intent of customer messages with a short label.")]
+    reqs = [Request(static, [Message("user", f"Message: {t}")], label_grammar(), 16)
+            for t in ("my card never arrived", "how do I change my pin")]
+    for parallel in (1, 2):
+        gen = Watching(qwen_path, n_ctx=512, parallel=parallel)
+        outs = gen.generate_many(reqs)
+        assert sorted(gen.seen) == list(range(1 if parallel == 1 else 2))
+        if parallel == 1:  # one at a time: every call reports as sequence 0
+            gen.seen = {}
+            outs = [gen.generate(r.static_messages, r.messages, r.grammar, r.max_tokens)
+                    for r in reqs[:1]]
+        for seq, out in enumerate(outs[: len(gen.seen)]):
+            tokens = [t for t, _ in gen.seen[seq]]
+            assert len(tokens) == out.completion_tokens + 1  # the end token too
+            llm = gen._llm
+            assert llm.detokenize(tokens[:-1]).decode() == out.text
+            assert all(ok for _, ok in gen.seen[seq])
