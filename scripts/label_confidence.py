@@ -28,9 +28,13 @@ label's probability under the grammar). Then, with the gold intents (scoring onl
   are of its intent (texts whose label nobody else has are counted apart), by quartile.
 
 Confidence is useful only if the top quartile's purity is clearly above the bottom's
-while keeping enough pairs to matter.
+while keeping enough pairs to matter. ``--cluster`` then lets only the most confident
+share of the initial labels act: the run's refinement (mix join, the two most shared
+neighbour labels) and the default clusterer again, at the true K over 5 seeds, against
+the texts alone and all labels (``keep = 1``, which must give the run's own label sets).
 
-    python scripts/label_confidence.py SET STORE:RUN [--cache FILE.json] [--report FILE.md]
+    python scripts/label_confidence.py SET STORE:RUN --cache FILE.json [--report FILE.md]
+        [--cluster [--measure grammar_logp] [--keeps 1,0.75,0.5] [--seeds 0,1,2,3,4]]
 
 The calls (about 0.26-0.33 s each on the 2-core EPYC) are cached in ``--cache`` so
 that the analysis can be re-run without the LLM.
@@ -166,6 +170,69 @@ def confidences(rec: dict[str, Any]) -> dict[str, float]:
     )
 
 
+def quartile_of(values: np.ndarray) -> np.ndarray:
+    """0-3 by rank, four equal shares (ties split by position, so no share is empty
+    when a confidence repeats)."""
+    ranks = np.argsort(np.argsort(values, kind="stable"), kind="stable")
+    return ranks * 4 // len(values)
+
+
+def by_confidence(keys: list[str], gold: np.ndarray, c: np.ndarray) -> dict[str, Any]:
+    """How one confidence measure ``c`` (per text) orders the texts' labels ``keys``.
+
+    Pairs of texts with the same label, binned by quartile of the pair's lower
+    confidence: the share of pairs that are one gold intent (large labels weigh by
+    their pairs). Texts that share their label, binned by quartile of their own
+    confidence: their precision (the share of the label's other texts of their intent).
+    Spearman's rho between a text's confidence and its precision.
+    """
+    from scipy.stats import spearmanr
+
+    groups: dict[str, list[int]] = {}
+    for u, k in enumerate(keys):
+        groups.setdefault(k, []).append(u)
+    shared = [u for u in range(len(keys)) if len(groups[keys[u]]) > 1]
+    single = [u for u in range(len(keys)) if len(groups[keys[u]]) == 1]
+    pi, pj = [], []
+    for members in groups.values():
+        if len(members) > 1:
+            m = np.array(members)
+            a, b = np.triu_indices(len(m), 1)
+            pi.append(m[a])
+            pj.append(m[b])
+    pi_a, pj_a = np.concatenate(pi), np.concatenate(pj)
+    same = gold[pi_a] == gold[pj_a]
+    pair_c = np.minimum(c[pi_a], c[pj_a])
+    bins = quartile_of(pair_c)
+    prec = np.array([
+        np.mean([gold[v] == gold[u] for v in groups[keys[u]] if v != u]) for u in shared
+    ])
+    tc = c[shared]
+    tb = quartile_of(tc)
+    rows = [
+        dict(
+            pairs=int((bins == q).sum()),
+            pair_purity=float(same[bins == q].mean()) if (bins == q).any() else float("nan"),
+            texts=int((tb == q).sum()),
+            precision=float(prec[tb == q].mean()) if (tb == q).any() else float("nan"),
+        )
+        for q in range(4)
+    ]
+    return dict(
+        quartiles=rows,
+        spearman=float(spearmanr(tc, prec).statistic),
+        mean_shared=float(tc.mean()),
+        mean_single=float(c[single].mean()) if single else float("nan"),
+        pairs=len(same),
+        pair_purity=float(same.mean()),
+        shared=len(shared),
+        labels=len(groups),
+    )
+
+
+MEASURES = ("mean_raw", "min_raw", "grammar_logp")
+
+
 def analyse(set_name: str, spec: str, recs: dict[int, dict[str, Any]]) -> tuple[str, dict]:
     from intentlocal.pipeline.augment import label_key
     from scripts.label_distance import load_run
@@ -177,81 +244,112 @@ def analyse(set_name: str, spec: str, recs: dict[int, dict[str, Any]]) -> tuple[
         raise SystemExit(f"{len(recs)} of {n} texts relabelled: run the calls first")
     keys = [label_key(recs[u]["label"]) for u in range(n)]
     agree = sum(recs[u]["same"] for u in range(n)) / n
-    conf = {u: confidences(recs[u]) for u in range(n)}
-    groups: dict[str, list[int]] = {}
-    for u, k in enumerate(keys):
-        groups.setdefault(k, []).append(u)
-    shared = [u for u in range(n) if len(groups[keys[u]]) > 1]
-    lines = [
-        f"# Label confidence: {set_name} ({spec})",
-        "",
-        f"{n} distinct texts; the calls made again give the stored output for "
-        f"{100 * agree:.1f} %. {len(groups)} distinct initial labels; {len(shared)} texts "
-        f"({100 * len(shared) / n:.1f} %) share theirs with another text.",
-        "",
-    ]
-    result: dict[str, Any] = dict(set=set_name, run=spec, n=n, agree=agree,
-                                  labels=len(groups), shared=len(shared), measures={})
-    # pairs sharing a label
-    pi, pj = [], []
-    for members in groups.values():
-        m = np.array(members)
-        if len(m) > 1:
-            a, b = np.triu_indices(len(m), 1)
-            pi.append(m[a])
-            pj.append(m[b])
-    pi_a, pj_a = np.concatenate(pi), np.concatenate(pj)
-    same = gold[pi_a] == gold[pj_a]
-    for measure in ("mean_raw", "min_raw", "grammar_logp"):
-        c = np.array([conf[u][measure] for u in range(n)])
-        pair_c = np.minimum(c[pi_a], c[pj_a])
-        qs = np.quantile(pair_c, [0.25, 0.5, 0.75])
-        bins = np.digitize(pair_c, qs)
-        # per-text precision among texts with a shared label
-        prec = np.array([
-            np.mean([gold[v] == gold[u] for v in groups[keys[u]] if v != u]) for u in shared
-        ])
-        tc = c[shared]
-        tq = np.quantile(tc, [0.25, 0.5, 0.75])
-        tb = np.digitize(tc, tq)
-        rows = []
-        for q in range(4):
-            rows.append(dict(
-                pairs=int((bins == q).sum()),
-                pair_purity=float(same[bins == q].mean()),
-                texts=int((tb == q).sum()),
-                precision=float(prec[tb == q].mean()),
-            ))
-        from scipy.stats import spearmanr
-
-        rho = float(spearmanr(tc, prec).statistic)
-        single = [u for u in range(n) if len(groups[keys[u]]) == 1]
-        result["measures"][measure] = dict(
-            quartiles=rows, spearman=rho,
-            mean_shared=float(tc.mean()),
-            mean_single=float(c[single].mean()) if single else float("nan"),
-        )
+    conf = [confidences(recs[u]) for u in range(n)]
+    result: dict[str, Any] = dict(set=set_name, run=spec, n=n, agree=agree, measures={})
+    lines = [f"# Label confidence: {set_name} ({spec})", ""]
+    for measure in MEASURES:
+        r = by_confidence(keys, gold, np.array([cf[measure] for cf in conf]))
+        result["measures"][measure] = r
         lines += [
             f"## {measure}",
             "",
-            f"Spearman (text's confidence, its precision): {rho:+.3f}; mean confidence of texts "
-            f"sharing their label {tc.mean():.3f}, of texts alone with theirs "
-            f"{result['measures'][measure]['mean_single']:.3f}.",
+            f"Spearman (text's confidence, its precision): {r['spearman']:+.3f}; mean "
+            f"confidence of texts sharing their label {r['mean_shared']:.3f}, of texts alone "
+            f"with theirs {r['mean_single']:.3f}.",
             "",
             "| quartile (low to high) | pairs | pairs one intent | texts | text precision |",
             "|---|---|---|---|---|",
         ]
-        for q, r in enumerate(rows, 1):
-            lines.append(f"| {q} | {r['pairs']} | {100 * r['pair_purity']:.1f} % | {r['texts']} "
-                         f"| {100 * r['precision']:.1f} % |")
+        for q, row in enumerate(r["quartiles"], 1):
+            lines.append(f"| {q} | {row['pairs']} | {100 * row['pair_purity']:.1f} % | "
+                         f"{row['texts']} | {100 * row['precision']:.1f} % |")
         lines.append("")
-    lines.append(f"All pairs sharing an initial label: {len(same)}, {100 * same.mean():.1f} % one "
-                 "intent.")
-    result["pairs"] = len(same)
-    result["pair_purity"] = float(same.mean())
+    r = result["measures"][MEASURES[0]]
+    lines.insert(2, f"{n} distinct texts; the calls made again give the stored output for "
+                 f"{100 * agree:.1f} %. {r['labels']} distinct initial labels; {r['shared']} "
+                 f"texts ({100 * r['shared'] / n:.1f} %) share theirs with another text; "
+                 f"{r['pairs']} pairs share a label, {100 * r['pair_purity']:.1f} % of them one "
+                 "intent.\n")
     common = Counter(keys).most_common(8)
     lines.append("Most used labels: " + ", ".join(f"{k} ({c})" for k, c in common) + ".")
     return "\n".join(lines) + "\n", result
+
+
+def cluster_rows(
+    set_name: str, spec: str, recs: dict[int, dict[str, Any]], measure: str,
+    keeps: list[float], seeds: list[int],
+) -> tuple[str, list[dict[str, Any]]]:
+    """The run's refinement and the default clusterer again, with only the most confident
+    initial labels kept (a text whose label is dropped starts with none): refinement's
+    neighbours from the kept labels mixed into the text vectors (the run's join), the
+    two most shared neighbour labels added (the run's rule), then DensityClusterer with
+    the labels choosing the splits, on the text vectors and on the refined mix at 0.1.
+    ``keep = 1`` is the run itself (checked against its stored label sets)."""
+    from intentlocal.api import build_backends
+    from intentlocal.config import settings_from_dict
+    from intentlocal.pipeline.augment import mix_vectors
+    from intentlocal.pipeline.cluster import DensityClusterer
+    from intentlocal.pipeline.embedding import embed_cached
+    from intentlocal.pipeline.labels import gather_candidates
+    from intentlocal.pipeline.metrics import scores, summarise
+    from intentlocal.pipeline.neighbours import nearest_neighbours
+    from intentlocal.store import Store
+    from scripts.label_distance import load_run
+
+    sr = load_run(spec, set_name)
+    path, _, run_s = spec.rpartition(":")
+    store = Store(path)
+    con = sqlite3.connect(path)
+    (settings_json,) = con.execute(
+        "SELECT settings_json FROM runs WHERE id=?", (int(run_s),)).fetchone()
+    s = settings_from_dict(json.loads(settings_json))
+    if s.join != "mix" or s.selector != "shared":
+        raise SystemExit("the run's refinement is not the default (mix join, shared rule)")
+    embedder, _ = build_backends(s)
+
+    def embed(batch: list[str]) -> np.ndarray:
+        return embed_cached(store, embedder, batch)
+
+    n = len(sr.uniques)
+    x = embed(sr.uniques)
+    stored_final = store.label_sets(int(run_s), n, 10**6)
+    conf = np.array([confidences(recs[u])[measure] for u in range(n)])
+    k = len(set(sr.gold))
+    gold = sr.gold
+    started = time.perf_counter()
+    geometry = []
+    for seed in seeds:
+        geometry.append(scores(gold, DensityClusterer(random_state=seed).fit_predict(x, k)[
+            sr.uid_of]))
+    g = summarise(geometry)
+    out = [dict(keep=0.0, what="texts alone", **g)]
+    lines = [f"| {set_name} | texts alone | | | {g['acc']:.1f} ± {g['acc_sd']:.1f} / "
+             f"{g['nmi']:.1f} |"]
+    for keep in keeps:
+        cut = np.quantile(conf, 1 - keep) if keep < 1 else -np.inf
+        initial = [[recs[u]["label"]] if conf[u] >= cut else [] for u in range(n)]
+        nb = nearest_neighbours(mix_vectors(x, initial, embed, s.join_weight), s.neighbours)
+        final = [
+            own + [c for c, _ in gather_candidates(own, [int(j) for j in nb[u]], initial,
+                                                   s.max_candidates)][: s.max_select]
+            for u, own in enumerate(initial)
+        ]
+        same_as_run = float(np.mean([sorted(a) == sorted(b)
+                                     for a, b in zip(final, stored_final, strict=True)]))
+        mix01 = mix_vectors(x, final, embed, 0.1)
+        for what, v in (("labels guide the splits", x), ("refined mix w=0.1", mix01)):
+            got = [scores(gold, DensityClusterer(random_state=seed).fit_predict(
+                v, k, labels=final)[sr.uid_of]) for seed in seeds]
+            m = summarise(got)
+            out.append(dict(keep=keep, what=what, same_as_run=same_as_run,
+                            labelled=float(np.mean([bool(f) for f in final])), **m))
+            lines.append(f"| {set_name} | {what} | {keep:g} | {100 * same_as_run:.1f} % | "
+                         f"{m['acc']:.1f} ± {m['acc_sd']:.1f} / {m['nmi']:.1f} |")
+        print(f"keep {keep:g}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    head = (f"Kept by `{measure}`, the true K, seeds {seeds}, DensityClusterer (the umap-hdbscan "
+            "candidate), ACC ± sd / NMI:\n\n| set | clustered | initial labels kept "
+            "| final sets as the run's | ACC / NMI |\n|---|---|---|---|---|")
+    return head + "\n" + "\n".join(lines) + "\n", out
 
 
 def main() -> None:
@@ -261,6 +359,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--report", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="only this many batches (a try-out)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="also cluster with only the most confident labels kept")
+    ap.add_argument("--measure", default="grammar_logp",
+                    choices=["mean_raw", "min_raw", "grammar_logp"])
+    ap.add_argument("--keeps", default="1,0.75,0.5", help="shares of initial labels kept")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
     a = ap.parse_args()
     recs = relabel(a.run, a.cache, a.limit)
     if a.limit:
@@ -268,6 +372,12 @@ def main() -> None:
             print(u, r["label"], r["same"], confidences(r))
         return
     text, result = analyse(a.set_name, a.run, recs)
+    if a.cluster:
+        table, rows = cluster_rows(a.set_name, a.run, recs, a.measure,
+                                   [float(v) for v in a.keeps.split(",")],
+                                   [int(v) for v in a.seeds.split(",")])
+        text += "\n" + table
+        result["cluster"] = dict(measure=a.measure, rows=rows)
     print(text)
     if a.report:
         a.report.write_text(text)
