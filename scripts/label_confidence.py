@@ -366,6 +366,8 @@ def main() -> None:
     ap.add_argument("--keeps", default="1,0.75,0.5", help="shares of initial labels kept")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     a = ap.parse_args()
+    if a.report and a.report.with_suffix(".json").resolve() == a.cache.resolve():
+        ap.error(f"--report {a.report} would write its figures over the cache {a.cache}")
     recs = relabel(a.run, a.cache, a.limit)
     if a.limit:
         for u, r in sorted(recs.items()):
