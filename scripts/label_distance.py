@@ -18,7 +18,9 @@ run's distinct texts (every input row scored by its text's cluster, as a run doe
 
 ``alpha = 0`` is the texts alone (the same code path, so the comparison is fair).
 ``--source initial`` uses only the labels the LLM wrote for the text itself
-(iteration 0); ``final`` adds refinement's shared labels. Gold labels score only.
+(iteration 0); ``final`` adds refinement's shared labels; ``confident`` keeps only the
+initial labels the model was surest of (``--confident CALLS.json --keep 0.5``, the traced
+calls of scripts/label_confidence.py). Gold labels score only.
 
     python scripts/label_distance.py SET STORE:RUN [--alphas 0,0.05,0.1,0.2]
         [--source initial,final] [--seeds 0,1,2,3,4] [--report reports/label_distance.md]
@@ -55,6 +57,23 @@ def label_sets(store_path: str, run: int, n: int, initial_only: bool) -> list[li
         if label_key(label) not in sets[uid]:
             sets[uid].append(label_key(label))
     return sets
+
+
+def confident_sets(calls: str, n: int, keep: float) -> list[list[str]]:
+    """Each distinct text's initial label (``label_key``) when its mean token
+    log-probability is among the top ``keep`` share of the run's, else none: the labels
+    scripts/label_confidence.py found the model sure of (reports/label_confidence.md)."""
+    import json
+
+    from intentlocal.pipeline.augment import label_key
+    from scripts.label_confidence import confidences
+
+    recs = {int(u): r for u, r in json.loads(Path(calls).read_text()).items()}
+    if set(recs) != set(range(n)):
+        raise SystemExit(f"{calls} holds {len(recs)} of the run's {n} texts")
+    c = np.array([confidences(recs[u])["mean_raw"] for u in range(n)])
+    cut = np.quantile(c, 1 - keep) if keep < 1 else -np.inf
+    return [[label_key(recs[u]["label"])] if c[u] >= cut else [] for u in range(n)]
 
 
 def jaccard(sets: list[list[str]]) -> np.ndarray:
@@ -204,7 +223,14 @@ def main() -> int:
                     "set's test.jsonl)")
     ap.add_argument("--purity-only", action="store_true",
                     help="only the table of which text pairs the labels link")
+    ap.add_argument("--confident", help="with --source confident: the traced calls of "
+                    "scripts/label_confidence.py (its --cache) for this run")
+    ap.add_argument("--keep", type=float, default=0.5,
+                    help="with --source confident: the share of initial labels kept, the "
+                    "most confident by mean token log-probability")
     a = ap.parse_args()
+    if "confident" in a.source.split(",") and not a.confident:
+        ap.error("--source confident needs --confident CALLS.json")
 
     from intentlocal.api import build_backends
     from intentlocal.config import load_settings
@@ -225,7 +251,10 @@ def main() -> int:
     lines: list[str] = []
     purity: list[str] = []
     for source in a.source.split(","):
-        sets = label_sets(path, run, len(uniques), source == "initial")
+        if source == "confident":
+            sets = confident_sets(a.confident, len(uniques), a.keep)
+        else:
+            sets = label_sets(path, run, len(uniques), source == "initial")
         j = jaccard(sets)
         linked = float((j > 0).sum(axis=1).mean())
         for what, (pairs, share) in pair_purity(d, j, gold_u).items():
