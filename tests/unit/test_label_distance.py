@@ -4,6 +4,7 @@ labels, and the spectral path clusters a distance matrix."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scripts.label_distance import cosine_distance, jaccard, spectral_on
 
@@ -46,3 +47,20 @@ def test_pair_purity_counts_what_labels_add_beyond_the_graph() -> None:
     assert got["15-NN graph"] == (2, 1.0)
     assert got["sharing a label"] == (3, 1 / 3)
     assert got["sharing a label, not in the graph"] == (2, 0.0)
+
+
+def test_confident_sets_keep_the_surest_initial_labels(tmp_path) -> None:
+    import json
+
+    from scripts.label_distance import confident_sets
+
+    calls = {str(u): {"label": lab, "trace": [(lp, 1.0)]}
+             for u, (lab, lp) in enumerate([("card_arrival", -0.1), ("pin_change", -3.0),
+                                            ("exchange_rates", -0.5), ("refund", -2.0)])}
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps(calls))
+    assert confident_sets(str(path), 4, 0.5) == [["cardarrival"], [], ["exchangerate"], []]
+    assert confident_sets(str(path), 4, 1.0) == [["cardarrival"], ["pinchange"],
+                                                 ["exchangerate"], ["refund"]]
+    with pytest.raises(SystemExit, match="holds 4 of the run's 5"):
+        confident_sets(str(path), 5, 0.5)
