@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -61,12 +60,8 @@ sys.path.insert(0, str(REPO))
 def confidence_generator(settings: Any) -> Any:
     """The run's LLM, loaded as the product loads it, recording each pick's confidence
     in ``trace[seq]`` (a list of (raw log-prob, allowed probability) per token)."""
-    import ctypes
-
-    import llama_cpp
-
     from intentlocal.api import build_backends
-    from intentlocal.backends.llm import LlamaCppGenerator
+    from intentlocal.backends.llm import LlamaCppGenerator, _Picker
 
     _, gen = build_backends(settings)
     if not isinstance(gen, LlamaCppGenerator):
@@ -74,21 +69,17 @@ def confidence_generator(settings: Any) -> Any:
 
     class Tracing(type(gen)):  # type: ignore[misc]
         trace: dict[int, list[tuple[float, float]]]
+        picker: _Picker | None = None
 
         def _observe(self, seq: int, logits: Any, token: int, sampler: Any) -> None:
             x = np.asarray(logits, dtype=np.float64)
             top = x.max()
             raw = float(x[token] - top - math.log(np.exp(x - top).sum()))
+            if self.picker is None:
+                self.picker = _Picker(len(x))
             best = np.argpartition(-x, 32)[:32]
-            data = (llama_cpp.llama_token_data * 1)()
-            arr = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
-            allowed = []
-            for tid in best:
-                data[0].id, data[0].logit, data[0].p = int(tid), float(x[tid]), 0.0
-                arr.size, arr.selected = 1, -1
-                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
-                if np.isfinite(data[0].logit):
-                    allowed.append(float(x[tid]))
+            allowed = [float(x[t]) for t in best
+                       if self.picker.allows(sampler, int(t), float(x[t]))]
             if token not in set(best.tolist()):
                 allowed.append(float(x[token]))
             a = np.array(allowed)
@@ -105,25 +96,22 @@ def relabel(spec: str, cache: Path, limit: int = 0) -> dict[int, dict[str, Any]]
     (the first ``limit`` batches only, when given: a try-out)."""
     from intentlocal.config import settings_from_dict
     from intentlocal.pipeline.labels import initial_request, load_prompt, read_initial_label
+    from intentlocal.store import Store
 
     path, _, run_s = spec.rpartition(":")
     run = int(run_s)
     out: dict[int, dict[str, Any]] = {}
     if cache.exists():
         out = {int(k): v for k, v in json.loads(cache.read_text()).items()}
-    con = sqlite3.connect(path)
-    (settings_json,) = con.execute("SELECT settings_json FROM runs WHERE id=?", (run,)).fetchone()
-    s = settings_from_dict(json.loads(settings_json))
+    store = Store(path)
+    s = settings_from_dict(store.run(run).settings)
     prompt = load_prompt("initial_label")
-    stored_hash = con.execute(
-        "SELECT DISTINCT prompt_hash FROM steps WHERE run_id=? AND iteration=0", (run,)
-    ).fetchall()
-    if stored_hash != [(prompt.hash,)]:
+    rows = store.steps(run, 0)
+    stored_hash = {r["prompt_hash"] for r in rows.values()}
+    if stored_hash != {prompt.hash}:
         raise SystemExit(f"the run's initial prompt {stored_hash} is not today's {prompt.hash}")
-    uniques = [t for (t,) in con.execute(
-        "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
-    steps = {uid: (json.loads(nb), out_text) for uid, nb, out_text in con.execute(
-        "SELECT uid, neighbours_json, output FROM steps WHERE run_id=? AND iteration=0", (run,))}
+    uniques = store.uniques(run)
+    steps = {uid: (json.loads(r["neighbours_json"]), r["output"]) for uid, r in rows.items()}
     size = max(1, s.parallel)
     chunks = [list(range(i, min(i + size, len(uniques)))) for i in range(0, len(uniques), size)]
     todo = [c for c in chunks if any(u not in out for u in c)]
@@ -233,6 +221,18 @@ def by_confidence(keys: list[str], gold: np.ndarray, c: np.ndarray) -> dict[str,
 MEASURES = ("mean_raw", "min_raw", "grammar_logp")
 
 
+def kept_labels(recs: dict[int, dict[str, Any]], n: int, measure: str, keep: float,
+                source: str = "the cache") -> list[list[str]]:
+    """Each of the ``n`` texts' initial label when its confidence (``measure``) is among
+    the top ``keep`` share of the run's, else none; ``source`` names the traced calls
+    in the error when they are not the run's."""
+    if set(recs) != set(range(n)):
+        raise SystemExit(f"{source} holds {len(recs)} of the run's {n} texts")
+    c = np.array([confidences(recs[u])[measure] for u in range(n)])
+    cut = np.quantile(c, 1 - keep) if keep < 1 else -np.inf
+    return [[recs[u]["label"]] if c[u] >= cut else [] for u in range(n)]
+
+
 def analyse(set_name: str, spec: str, recs: dict[int, dict[str, Any]]) -> tuple[str, dict]:
     from intentlocal.pipeline.augment import label_key
     from scripts.label_distance import load_run
@@ -299,10 +299,7 @@ def cluster_rows(
     sr = load_run(spec, set_name)
     path, _, run_s = spec.rpartition(":")
     store = Store(path)
-    con = sqlite3.connect(path)
-    (settings_json,) = con.execute(
-        "SELECT settings_json FROM runs WHERE id=?", (int(run_s),)).fetchone()
-    s = settings_from_dict(json.loads(settings_json))
+    s = settings_from_dict(store.run(int(run_s)).settings)
     if s.join != "mix" or s.selector != "shared":
         raise SystemExit("the run's refinement is not the default (mix join, shared rule)")
     embedder, _ = build_backends(s)
@@ -313,7 +310,6 @@ def cluster_rows(
     n = len(sr.uniques)
     x = embed(sr.uniques)
     stored_final = store.label_sets(int(run_s), n, 10**6)
-    conf = np.array([confidences(recs[u])[measure] for u in range(n)])
     k = len(set(sr.gold))
     gold = sr.gold
     started = time.perf_counter()
@@ -326,8 +322,7 @@ def cluster_rows(
     lines = [f"| {set_name} | texts alone | | | {g['acc']:.1f} ± {g['acc_sd']:.1f} / "
              f"{g['nmi']:.1f} |"]
     for keep in keeps:
-        cut = np.quantile(conf, 1 - keep) if keep < 1 else -np.inf
-        initial = [[recs[u]["label"]] if conf[u] >= cut else [] for u in range(n)]
+        initial = kept_labels(recs, n, measure, keep)
         nb = nearest_neighbours(mix_vectors(x, initial, embed, s.join_weight), s.neighbours)
         final = [
             own + [c for c, _ in gather_candidates(own, [int(j) for j in nb[u]], initial,
@@ -362,7 +357,7 @@ def main() -> None:
     ap.add_argument("--cluster", action="store_true",
                     help="also cluster with only the most confident labels kept")
     ap.add_argument("--measure", default="grammar_logp",
-                    choices=["mean_raw", "min_raw", "grammar_logp"])
+                    choices=MEASURES)
     ap.add_argument("--keeps", default="1,0.75,0.5", help="shares of initial labels kept")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     a = ap.parse_args()

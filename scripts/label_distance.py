@@ -66,14 +66,11 @@ def confident_sets(calls: str, n: int, keep: float) -> list[list[str]]:
     import json
 
     from intentlocal.pipeline.augment import label_key
-    from scripts.label_confidence import confidences
+    from scripts.label_confidence import kept_labels
 
     recs = {int(u): r for u, r in json.loads(Path(calls).read_text()).items()}
-    if set(recs) != set(range(n)):
-        raise SystemExit(f"{calls} holds {len(recs)} of the run's {n} texts")
-    c = np.array([confidences(recs[u])["mean_raw"] for u in range(n)])
-    cut = np.quantile(c, 1 - keep) if keep < 1 else -np.inf
-    return [[label_key(recs[u]["label"])] if c[u] >= cut else [] for u in range(n)]
+    return [[label_key(lab) for lab in labs]
+            for labs in kept_labels(recs, n, "mean_raw", keep, calls)]
 
 
 def jaccard(sets: list[list[str]]) -> np.ndarray:

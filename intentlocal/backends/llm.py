@@ -544,20 +544,27 @@ class _Picker:
             data=self.one, size=1, selected=-1, sorted=False
         )
 
-    def pick(self, smpl: Any, logits: Any) -> int:
+    def allows(self, smpl: Any, tid: int, logit: float) -> bool:
+        """Whether the grammar sampler ``smpl`` allows token ``tid`` now (it is not
+        advanced: only ``llama_sampler_accept`` does that)."""
         import ctypes
 
         import llama_cpp
         import numpy as np
 
+        one, one_arr = self.one, self.one_arr
+        one[0].id, one[0].logit, one[0].p = tid, logit, 0.0
+        one_arr.size, one_arr.selected = 1, -1
+        llama_cpp.llama_sampler_apply(smpl, ctypes.byref(one_arr))
+        return bool(np.isfinite(one[0].logit))
+
+    def pick(self, smpl: Any, logits: Any) -> int:
+        import numpy as np
+
         top = np.argpartition(-logits, 32)[:32]
         top = top[np.lexsort((top, -logits[top]))]
-        one, one_arr = self.one, self.one_arr
         for tid in top:
-            one[0].id, one[0].logit, one[0].p = int(tid), float(logits[tid]), 0.0
-            one_arr.size, one_arr.selected = 1, -1
-            llama_cpp.llama_sampler_apply(smpl, ctypes.byref(one_arr))
-            if np.isfinite(one[0].logit):
+            if self.allows(smpl, int(tid), float(logits[tid])):
                 return int(tid)
         return _grammar_argmax(smpl, logits)
 
