@@ -64,7 +64,7 @@ def main() -> int:
     from intentlocal.pipeline.augment import join_labels, mix_vectors
     from intentlocal.pipeline.cluster import DensityClusterer
     from intentlocal.pipeline.embedding import embed_cached
-    from intentlocal.pipeline.labels import gather_candidates
+    from intentlocal.pipeline.labels import shared_refinement
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.pipeline.neighbours import nearest_neighbours
     from intentlocal.store import Store
@@ -98,11 +98,7 @@ def main() -> int:
         nb = paper_nb if name == "text (paper)" else nearest_neighbours(v, m)
         overlap = float(np.mean(
             [len(set(a_) & set(b_)) / m for a_, b_ in zip(nb, paper_nb, strict=True)]))
-        final = [
-            own + [c for c, _ in gather_candidates(own, list(map(int, nb[u])), initial,
-                                                   settings.max_candidates)][:2]
-            for u, own in enumerate(initial)
-        ]
+        final = shared_refinement(initial, nb, settings.max_candidates, settings.max_select)
         rows[name] = {"overlap": overlap, "labels": final, "got": []}
 
     # Score every input row by its distinct text's cluster, as a run does.

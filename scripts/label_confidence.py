@@ -290,7 +290,7 @@ def cluster_rows(
     from intentlocal.pipeline.augment import mix_vectors
     from intentlocal.pipeline.cluster import DensityClusterer
     from intentlocal.pipeline.embedding import embed_cached
-    from intentlocal.pipeline.labels import gather_candidates
+    from intentlocal.pipeline.labels import shared_refinement
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.pipeline.neighbours import nearest_neighbours
     from intentlocal.store import Store
@@ -324,11 +324,7 @@ def cluster_rows(
     for keep in keeps:
         initial = kept_labels(recs, n, measure, keep)
         nb = nearest_neighbours(mix_vectors(x, initial, embed, s.join_weight), s.neighbours)
-        final = [
-            own + [c for c, _ in gather_candidates(own, [int(j) for j in nb[u]], initial,
-                                                   s.max_candidates)][: s.max_select]
-            for u, own in enumerate(initial)
-        ]
+        final = shared_refinement(initial, nb, s.max_candidates, s.max_select)
         same_as_run = float(np.mean([sorted(a) == sorted(b)
                                      for a, b in zip(final, stored_final, strict=True)]))
         mix01 = mix_vectors(x, final, embed, 0.1)

@@ -148,6 +148,34 @@ def gather_candidates(
     return out
 
 
+def most_shared(
+    candidates: Sequence[tuple[str, int]], max_select: int
+) -> list[tuple[str, int]]:
+    """What selector = "shared" adds to a text: the first ``max_select`` candidates of
+    gather_candidates (all of them when 0). One function, so that the runner and the
+    scripts that replay a run's refinement cannot drift apart on the rule."""
+    return list(candidates[: max_select or None])
+
+
+def shared_refinement(
+    initial: Sequence[Sequence[str]],
+    neighbours: Sequence[Sequence[int]],
+    max_candidates: int,
+    max_select: int,
+) -> list[list[str]]:
+    """Every text's labels after one refinement by the shared rule, from its initial
+    labels and its neighbours (one row of ids per text): how a script replays a finished
+    run's refinement on other initial labels without the runner and its store."""
+    return [
+        [*own]
+        + [c for c, _ in most_shared(
+            gather_candidates(own, [int(j) for j in neighbours[u]], initial, max_candidates),
+            max_select,
+        )]
+        for u, own in enumerate(initial)
+    ]
+
+
 def selection_request(
     prompt: PromptTemplate,
     target: str,

@@ -43,6 +43,7 @@ from intentlocal.pipeline.labels import (
     gather_candidates,
     initial_request,
     load_prompt,
+    most_shared,
     read_initial_label,
     read_selection,
     selection_request,
@@ -465,22 +466,24 @@ class Runner:
         picks in (config.Settings.selector), so this is what its answers amount to, at
         no cost. The step is stored as not called, with the rule as its author, so the
         history says who added each label."""
-        top = self.settings.max_select or None
-        steps = [
-            dict(
-                uid=uid,
-                neighbours=nb,
-                candidates=cands,
-                called=False,
-                output=",".join(str(i) for i in range(1, len(cands[:top]) + 1)),
-                labels=cands[:top],
-                model_id=SHARED_RULE,
-                prompt_hash="",
-                grammar_id="",
+        steps = []
+        for uid, (nb, cands) in plans.items():
+            if uid in done:
+                continue
+            added = most_shared(cands, self.settings.max_select)
+            steps.append(
+                dict(
+                    uid=uid,
+                    neighbours=nb,
+                    candidates=cands,
+                    called=False,
+                    output=",".join(str(i) for i in range(1, len(added) + 1)),
+                    labels=added,
+                    model_id=SHARED_RULE,
+                    prompt_hash="",
+                    grammar_id="",
+                )
             )
-            for uid, (nb, cands) in plans.items()
-            if uid not in done
-        ]
         self.store.record_steps(run_id, it, steps)
         for _ in steps:
             meter.tick(0, False)

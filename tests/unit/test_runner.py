@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -484,3 +485,26 @@ def test_both_models_are_released_before_clustering() -> None:
     assert events.index("embedder released") > last_embed
     assert events.index("cluster") > max(events.index("llm released"),
                                          events.index("embedder released"))
+
+
+@pytest.mark.parametrize("max_select", [1, 2, 0])
+def test_shared_refinement_replays_the_runners_rule(max_select: int) -> None:
+    """Scripts replay a run's refinement with labels.shared_refinement; given the run's
+    initial labels and refinement neighbours it must give the run's stored label sets
+    (0 = every candidate)."""
+    from intentlocal.pipeline.labels import shared_refinement
+
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
+                        neighbours=3, max_iterations=1, max_select=max_select,
+                        selector="shared").fit(SUPPORT_TEXTS)
+    n = len(m.store_.uniques(m.run_id_))
+    initial = m.store_.label_sets(m.run_id_, n, 0)
+    nb = [[] for _ in range(n)]
+    for uid, step in m.store_.steps(m.run_id_, 1).items():
+        nb[uid] = json.loads(step["neighbours_json"])
+    replayed = shared_refinement(initial, nb, Settings().max_candidates, max_select)
+    stored = m.store_.label_sets(m.run_id_, n, 1)
+    assert [sorted(r) for r in replayed] == [sorted(s) for s in stored]
+    assert any(len(s) > len(i) for s, i in zip(stored, initial, strict=True))
+    if max_select:
+        assert all(len(s) - len(i) <= max_select for s, i in zip(stored, initial, strict=True))
