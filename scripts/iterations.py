@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     geometry = summarise([scores(sr.gold, fit(x, None, sd)[sr.uid_of]) for sd in seeds])
-    rows.append(dict(iteration="texts alone", **geometry))
+    km_alone = summarise([scores(sr.gold, kmeans(x, sd)[sr.uid_of]) for sd in seeds])
+    rows.append(dict(iteration="texts alone", density=geometry, kmeans=km_alone))
     lines = [f"| {a.set_name} | texts alone | | | | | "
-             f"{geometry['acc']:.1f} ± {geometry['acc_sd']:.1f} / {geometry['nmi']:.1f} | | |"]
+             f"{geometry['acc']:.1f} ± {geometry['acc_sd']:.1f} / {geometry['nmi']:.1f} | | "
+             f"{km_alone['acc']:.1f} ± {km_alone['acc_sd']:.1f} / {km_alone['nmi']:.1f} |"]
     for it, sets in enumerate(history):
         st = label_stats(sets, gold_u)
         mix = mix_vectors(x, sets, embed, 0.1)

@@ -19,7 +19,12 @@ the labels against the gold intents (scoring only; the model never sees them):
 
     python scripts/prompt_neighbours.py [--sets banking77,clinc150,massive_intent,mtop_intent] \\
         [--intents 25] [--per-intent 8] [--ks 5,1,0] [--report reports/prompt_neighbours.md]
+    python scripts/prompt_neighbours.py --ks 2 \\
+        --prompts initial_label,prompts/variants/initial_label_short.toml
     python scripts/prompt_neighbours.py --sets banking77 --runs STORE:RUN [STORE:RUN ...]
+
+``--prompts`` compares wordings of the initial-label prompt (each at each k): the
+shipped one and the variants under prompts/variants/, which no run uses by default.
 """
 
 from __future__ import annotations
@@ -103,6 +108,9 @@ def main() -> int:
     ap.add_argument("--per-intent", type=int, default=8)
     ap.add_argument("--ks", default="5,1,0", help="neighbours shown, most first")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prompts", default="initial_label",
+                    help="initial-label prompts to compare: names under prompts/ or .toml "
+                         "paths (prompts/variants/ holds the wording variants measured)")
     ap.add_argument("--cache", default=str(REPO / ".cache/clusterers.sqlite3"))
     ap.add_argument("--report")
     ap.add_argument("--runs", nargs="*", default=[], metavar="STORE:RUN",
@@ -132,7 +140,8 @@ def main() -> int:
     settings = Settings()
     ks = [int(k) for k in a.ks.split(",")]
     embedder, generator = build_backends(settings)
-    prompt = load_prompt("initial_label")
+    prompts = [load_prompt(Path(p).stem, Path(p).resolve().parent) if p.endswith(".toml")
+               else load_prompt(p) for p in a.prompts.split(",")]
     store = Store(Path(a.cache))
     rows = []
     for name in a.sets.split(","):
@@ -142,7 +151,7 @@ def main() -> int:
         targets = pick_targets(gold, a.intents, a.per_intent, a.seed)
         tgold = [gold[i] for i in targets]
         first: list[str] | None = None
-        for k in ks:
+        for prompt, k in ((p, k) for p in prompts for k in ks):
             reqs = [initial_request(prompt, texts[i], [texts[j] for j in nb[i][:k]],
                                     settings.neighbour_chars) for i in targets]
             t = time.perf_counter()
@@ -150,7 +159,8 @@ def main() -> int:
             secs = (time.perf_counter() - t) / len(reqs)
             labels = [read_initial_label(generator.model_id, g) for g in gens]
             first = first or labels
-            row = {"set": name, "k": k, "targets": len(targets),
+            row = {"set": name, "prompt": prompt.name, "prompt_hash": prompt.hash,
+                   "k": k, "targets": len(targets),
                    "intents": len(set(tgold)), "s_per_call": secs,
                    "new_tokens": statistics.mean(g.prompt_tokens - g.cached_tokens for g in gens),
                    "same_as_first": sum(x == y for x, y in zip(labels, first, strict=True)),
@@ -164,14 +174,15 @@ def main() -> int:
         f"{a.intents} random intents per set",
         "",
         f"`python scripts/prompt_neighbours.py --intents {a.intents} --per-intent {a.per_intent} "
-        f"--ks {a.ks}` "
+        f"--ks {a.ks} --prompts {a.prompts}` "
         f"({settings.embedder} neighbours among each set's distinct test texts, "
         f"{settings.llm}, parallel {settings.parallel}; gold intents score only)",
         "",
-        "| set | neighbours shown | s / call | new prompt tok / call | homogeneity | "
-        f"completeness | V-measure | distinct labels | labels as with {ks[0]} |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *[f"| {r['set']} ({r['intents']} intents among the targets) | {r['k']} | "
+        "| set | prompt | neighbours shown | s / call | new prompt tok / call | homogeneity | "
+        "completeness | V-measure | distinct labels | labels as the first row's |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['set']} ({r['intents']} intents among the targets) | {r['prompt']} "
+          f"({r['prompt_hash'][:8]}) | {r['k']} | "
           f"{r['s_per_call']:.3f} | {r['new_tokens']:.0f} | {r['homogeneity']:.1f} | "
           f"{r['completeness']:.1f} | {r['v_measure']:.1f} | {r['distinct']} | "
           f"{r['same_as_first']}/{r['targets']} |" for r in rows],

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from intentlocal.backends.base import Message, conversation
 from intentlocal.pipeline.labels import PromptTemplate, load_prompt
+from tests.conftest import SHARED
 
 
 @pytest.mark.parametrize("name", ["initial_label", "select_labels"])
@@ -40,3 +44,35 @@ def test_the_head_is_the_literal_text_before_the_first_field(user: str, head: st
 def test_messages_of_different_roles_are_not_joined() -> None:
     s, v = [Message("system", "a")], [Message("user", "b")]
     assert conversation(s, v) == [*s, *v]
+
+
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+DATA = SHARED / "data"
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+@pytest.mark.parametrize("path", sorted(PROMPTS.rglob("*.toml")), ids=lambda p: p.name)
+def test_no_prompt_names_a_benchmark_intent(path: Path) -> None:
+    """Issue 7: prompts mention no benchmark's intents. Every gold intent name of more
+    than one word (one-word names such as "no" or "order" are plain English) is looked
+    for in every prompt, the shipped ones and the wording variants alike."""
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} is not beside the checkout")
+    names = {json.loads(line)["label"] for f in DATA.glob("*/*.jsonl")
+             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()}
+    multi = {_words(n) for n in names if len(_words(n).split()) > 1}
+    assert len(multi) > 100  # the four sets' names were read
+    body = _words(path.read_text(encoding="utf-8"))
+    assert not [n.strip() for n in multi if n in body]
+
+
+@pytest.mark.parametrize("path", sorted((PROMPTS / "variants").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_wording_variants_fill_in_like_the_shipped_prompt(path: Path) -> None:
+    p = load_prompt(path.stem, path.parent)
+    static, variable = p.messages(target="t", neighbours="- a")
+    assert static[0].role == "system" and "t" in variable[-1].content
+    assert p.hash != load_prompt("initial_label").hash
