@@ -52,7 +52,13 @@ class Settings:
     neighbours: int = 10
     """m: neighbours shown to the LLM and whose labels are offered in refinement."""
     max_iterations: int = 1
-    """Cap on refinement iterations (the initial labelling is iteration 0)."""
+    """Cap on refinement iterations (the initial labelling is iteration 0). Why 1: with
+    selector = "shared" an iteration costs no LLM call, but the paper's stop rule (no
+    set changes) is not reached in practice: each iteration adds about two labels to
+    almost every text, and on massive_intent the pairs of texts sharing a label went
+    from 79.5 % one intent (initial labels) to 68.2 % after one iteration and 33.3 %
+    after six, while the default clusterer stayed at 72.0-72.4 ACC and the labels mixed
+    in at 0.1 moved inside their seed spread (reports/iterations.md)."""
     max_candidates: int = 12
     """Most candidate labels offered in one refinement call (most shared first)."""
     max_select: int = 2

@@ -25,7 +25,7 @@ run's stored sets; later iterations go on the same way, as ``intentlocal run
 --max-iterations N`` would, until nothing is added or ``--iterations`` is reached.
 
     python scripts/iterations.py SET STORE:RUN [--iterations 6] [--seeds 0,1,2,3,4]
-        [--neighbours M] [--report FILE.md]
+        [--neighbours M] [--min-share T] [--stats-only] [--report FILE.md]
 
 ``--neighbours`` replays refinement with another neighbour count m (the initial labels
 stay the run's: their prompt shows only the nearest two), the issue's other open
@@ -80,6 +80,7 @@ def iterate(
     embed: Any,
     settings: Any,
     limit: int,
+    min_count: int = 1,
 ) -> list[list[list[str]]]:
     """The label sets after each iteration (index 0: the initial labels), as the
     runner's loop makes them with selector = "shared", stopping when nothing is added."""
@@ -92,7 +93,8 @@ def iterate(
         current = history[-1]
         nb = nearest_neighbours(mix_vectors(x, current, embed, settings.join_weight),
                                 settings.neighbours)
-        nxt = shared_refinement(current, nb, settings.max_candidates, settings.max_select)
+        nxt = shared_refinement(current, nb, settings.max_candidates, settings.max_select,
+                                min_count)
         if all(len(a) == len(b) for a, b in zip(nxt, current, strict=True)):
             break
         history.append(nxt)
@@ -116,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--neighbours", type=int, default=0,
                     help="refinement's neighbour count instead of the run's (m)")
+    ap.add_argument("--min-share", type=int, default=1,
+                    help="copy a label only when this many neighbours carry it (the "
+                         "runner: 1); a stricter rule than the product's")
+    ap.add_argument("--stats-only", action="store_true",
+                    help="the label sets' statistics per iteration, no clustering")
     ap.add_argument("--report", type=Path)
     a = ap.parse_args(argv)
     seeds = [int(v) for v in a.seeds.split(",")]
@@ -142,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         first_row.setdefault(int(uid), row)
     gold_u = np.array([sr.gold[first_row[u]] for u in range(n)])  # first row's intent
     started = time.perf_counter()
-    history = iterate(x, store.label_sets(run_id, n, 0), embed, s, a.iterations)
+    history = iterate(x, store.label_sets(run_id, n, 0), embed, s, a.iterations, a.min_share)
+    if a.stats_only:
+        print("| set | neighbours | min share | iteration | labels / text | texts sharing a "
+              "label | pairs sharing a label / one intent |\n|---|---|---|---|---|---|---|")
+        for it, sets in enumerate(history):
+            st = label_stats(sets, gold_u)
+            print(f"| {a.set_name} | {s.neighbours} | {a.min_share} | {it} | "
+                  f"{st['labels_per_text']:.2f} | {100 * st['texts_sharing']:.1f} % | "
+                  f"{st['pairs']:,} / {100 * st['pair_purity']:.1f} % |", flush=True)
+        return 0
     stored1 = store.label_sets(run_id, n, 1)
     same_as_run = (float(np.mean([sorted(p) == sorted(q)
                                   for p, q in zip(history[1], stored1, strict=True)]))

@@ -114,8 +114,10 @@ def gather_candidates(
     neighbours: Sequence[int],
     label_sets: Sequence[Sequence[str]],
     limit: int,
+    min_count: int = 1,
 ) -> list[tuple[str, int]]:
-    """Labels of the neighbours that the text lacks, most shared first, with a source.
+    """Labels of the neighbours that the text lacks, most shared first, with a source;
+    only those carried by at least ``min_count`` neighbours (1, the runner's: any).
 
     The source is the nearest neighbour carrying the label, so the history can
     say where each label came from. Spelling variants ("exchange_rates",
@@ -139,7 +141,8 @@ def gather_candidates(
             spellings.setdefault(key, Counter())[lab] += 1
             source.setdefault(lab, int(j))
             order.setdefault(key, rank * 100 + len(order))
-    ranked = sorted(counts, key=lambda k: (-counts[k], order[k]))
+    ranked = sorted((k for k in counts if counts[k] >= min_count),
+                    key=lambda k: (-counts[k], order[k]))
     out = []
     for key in ranked[:limit]:
         spelled = spellings[key]
@@ -162,14 +165,17 @@ def shared_refinement(
     neighbours: Sequence[Sequence[int]],
     max_candidates: int,
     max_select: int,
+    min_count: int = 1,
 ) -> list[list[str]]:
     """Every text's labels after one refinement by the shared rule, from its initial
     labels and its neighbours (one row of ids per text): how a script replays a finished
-    run's refinement on other initial labels without the runner and its store."""
+    run's refinement on other initial labels without the runner and its store.
+    ``min_count`` > 1 is a stricter rule the runner does not have (scripts/iterations.py)."""
     return [
         [*own]
         + [c for c, _ in most_shared(
-            gather_candidates(own, [int(j) for j in neighbours[u]], initial, max_candidates),
+            gather_candidates(own, [int(j) for j in neighbours[u]], initial, max_candidates,
+                              min_count),
             max_select,
         )]
         for u, own in enumerate(initial)

@@ -187,6 +187,11 @@ def test_candidates_merge_spelling_variants() -> None:
     # otherwise one, in its most used spelling, from the nearest neighbour spelling it so
     got = gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12)
     assert got == [("exchange_rates", 1), ("card_fee", 2)]
+    # a stricter share (scripts/iterations.py --min-share): card_fee is on two
+    # neighbours, the exchange rate on four
+    assert gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12, min_count=3) == [
+        ("exchange_rates", 1)]
+    assert gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12, min_count=2) == got
 
 
 @pytest.mark.parametrize("shown", [0, 2, 5])
