@@ -20,6 +20,7 @@ BARS = {"banking77": (85.1, 90.9), "clinc150": (84.2, 93.4),
 
 ROWS = [
     ("K-means on embeddings", "K-means, texts alone"),
+    ("initial labels ⊕ text", "K-means, initial labels ⊕ text (no refinement)"),
     ("refined labels ⊕ text", "K-means, refined labels ⊕ text (the paper's)"),
     ("select clusterer on embeddings", "default clusterer, texts alone"),
     ("select clusterer, refined labels guide the splits",
