@@ -115,9 +115,11 @@ class Settings:
     Why "texts" (since 30 Nov): under the default clusterer the refined labels mixed in
     at 0.1 changed ACC by +0.1, -0.2, +1.4 and -6.8 on banking77, clinc150,
     massive_intent and mtop_intent (full test sets, 5 seeds, true K; reports/bench_*),
-    on average -1.4; on mtop_intent the 0.5B model writes topic-level labels ("remind",
-    "weather"), which likely pull finer intents together. Under K-means alone the mix does help
-    (+1.4, +2.1, +5.2, +1.6): with --clusterer kmeans choose --final mix."""
+    on average -1.4 (on mtop_intent the 0.5B model writes topic-level labels, "remind",
+    "weather", which likely pull finer intents together). Re-measured 4 Dec on the
+    precise int8 vectors: +0.7, -0.2, -0.4 and +0.8, every one inside its seed spread
+    (reports/bench_summary_4dec_precise.md). Under K-means alone the mix does help
+    (+1.4, +2.1, +5.2, +1.6 on 30 Nov): with --clusterer kmeans choose --final mix."""
     label_weight: float = 0.1
     """Weight of the labels against the text for final = concat or mix."""
     clusterer: str = "select"
