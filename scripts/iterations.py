@@ -51,23 +51,19 @@ sys.path.insert(0, str(REPO))
 def label_stats(sets: list[list[str]], gold: np.ndarray) -> dict[str, float]:
     """How widely the labels are shared, and how often a shared label joins one intent.
 
-    ``gold`` is per distinct text (its first row's intent)."""
+    ``gold`` is per distinct text (its first row's intent). Spelling variants count as
+    one label (``label_key``, as refinement counts them)."""
     from intentlocal.pipeline.augment import label_key
+    from scripts.label_distance import jaccard
 
-    keys = sorted({label_key(lab) for s in sets for lab in s})
-    col = {k: i for i, k in enumerate(keys)}
-    m = np.zeros((len(sets), max(len(keys), 1)), dtype=np.float32)
-    for r, s in enumerate(sets):
-        for lab in s:
-            m[r, col[label_key(lab)]] = 1.0
-    share = (m @ m.T) > 0
-    np.fill_diagonal(share, False)
+    keyed = [sorted({label_key(lab) for lab in s}) for s in sets]
+    share = jaccard(keyed) > 0
     iu = np.triu_indices(len(sets), 1)
     linked = share[iu]
     same = (gold[:, None] == gold[None, :])[iu]
     return dict(
-        labels_per_text=float(m.sum(axis=1).mean()),
-        distinct=len(keys),
+        labels_per_text=float(np.mean([len(k) for k in keyed])),
+        distinct=len({k for ks in keyed for k in ks}),
         texts_sharing=float(share.any(axis=1).mean()),
         pairs=int(linked.sum()),
         pair_purity=float(same[linked].mean()) if linked.any() else float("nan"),
@@ -144,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(sr.uniques)
     x = embed(sr.uniques)
     k = len(set(sr.gold))
-    first_row: dict[int, int] = {}
-    for row, uid in enumerate(sr.uid_of):
-        first_row.setdefault(int(uid), row)
-    gold_u = np.array([sr.gold[first_row[u]] for u in range(n)])  # first row's intent
+    gold_u = sr.gold_u
     started = time.perf_counter()
     history = iterate(x, store.label_sets(run_id, n, 0), embed, s, a.iterations, a.min_share)
     if a.stats_only:
