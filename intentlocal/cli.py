@@ -141,6 +141,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_neighbours",
         "max_iterations",
         "max_select",
+        "min_share",
         "final",
         "clusterer",
         "label_weight",
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-iterations", type=int, dest="max_iterations")
     r.add_argument("--max-select", type=int, dest="max_select",
                    help="most labels one refinement call may add (0 = any)")
+    r.add_argument("--min-share", type=int, dest="min_share",
+                   help="offer a neighbour's label in refinement only when this many of "
+                        "the m neighbours carry it (default 1: any)")
     r.add_argument("--final", choices=FINAL_CHOICES,
                    help="what is clustered: the texts' own vectors (default; the labels "
                    "name the clusters), text with its labels embedded (the paper), text "

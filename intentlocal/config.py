@@ -63,6 +63,11 @@ class Settings:
     """Most candidate labels offered in one refinement call (most shared first)."""
     max_select: int = 2
     """Most labels one refinement call may add (0 = any subset of the candidates)."""
+    min_share: int = 1
+    """Refinement offers a neighbour's label only when at least this many of the m
+    neighbours carry it (spelling variants count as one). 1: any neighbour's label, as
+    in the paper. Higher keeps a label from spreading to a text on one neighbour's
+    word; what it does to the clusters: scripts/min_share.py (reports/min_share.md)."""
     selector: str = "shared"
     """Who decides which neighbour labels a text also gets in refinement. "shared" (the
     default since 30 Nov): the max_select candidates most shared among the neighbours
@@ -171,7 +176,8 @@ class Settings:
         if self.auto_k_neighbours < 0:
             raise ConfigError(
                 f"auto_k_neighbours must be 0 (scaled) or more, got {self.auto_k_neighbours}")
-        for name in ("neighbours", "max_candidates", "neighbour_chars", "n_ctx", "kmeans_init"):
+        for name in ("neighbours", "max_candidates", "neighbour_chars", "n_ctx", "kmeans_init",
+                     "min_share"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.final not in FINAL_CHOICES:
@@ -262,6 +268,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "selector": lambda d: "llm",  # the LLM picked in every run stored before 30 Nov
     "join": lambda d: "text",  # refinement re-embedded "text (labels)" before 1 Dec
     "auto_k_neighbours": lambda d: d.get("neighbours", 10),  # auto-K's graph used m
+    "min_share": lambda d: 1,  # any neighbour's label was offered before 5 Dec
 }
 
 

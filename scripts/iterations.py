@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--neighbours", type=int, default=0,
                     help="refinement's neighbour count instead of the run's (m)")
-    ap.add_argument("--min-share", type=int, default=1,
-                    help="copy a label only when this many neighbours carry it (the "
-                         "runner: 1); a stricter rule than the product's")
+    ap.add_argument("--min-share", type=int, default=0,
+                    help="copy a label only when this many neighbours carry it "
+                         "(default: the run's min_share)")
     ap.add_argument("--stats-only", action="store_true",
                     help="the label sets' statistics per iteration, no clustering")
     ap.add_argument("--report", type=Path)
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{a.run}: refinement is not the default (join mix, selector shared)")
     if a.neighbours:
         s = dataclasses.replace(s, neighbours=a.neighbours)
+    a.min_share = a.min_share or s.min_share
     embedder, _ = build_backends(s)
 
     def embed(batch: list[str]) -> np.ndarray:

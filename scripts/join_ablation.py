@@ -98,7 +98,8 @@ def main() -> int:
         nb = paper_nb if name == "text (paper)" else nearest_neighbours(v, m)
         overlap = float(np.mean(
             [len(set(a_) & set(b_)) / m for a_, b_ in zip(nb, paper_nb, strict=True)]))
-        final = shared_refinement(initial, nb, settings.max_candidates, settings.max_select)
+        final = shared_refinement(initial, nb, settings.max_candidates, settings.max_select,
+                                  settings.min_share)
         rows[name] = {"overlap": overlap, "labels": final, "got": []}
 
     # Score every input row by its distinct text's cluster, as a run does.

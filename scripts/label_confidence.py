@@ -324,7 +324,7 @@ def cluster_rows(
     for keep in keeps:
         initial = kept_labels(recs, n, measure, keep)
         nb = nearest_neighbours(mix_vectors(x, initial, embed, s.join_weight), s.neighbours)
-        final = shared_refinement(initial, nb, s.max_candidates, s.max_select)
+        final = shared_refinement(initial, nb, s.max_candidates, s.max_select, s.min_share)
         same_as_run = float(np.mean([sorted(a) == sorted(b)
                                      for a, b in zip(final, stored_final, strict=True)]))
         mix01 = mix_vectors(x, final, embed, 0.1)

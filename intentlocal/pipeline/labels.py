@@ -117,7 +117,7 @@ def gather_candidates(
     min_count: int = 1,
 ) -> list[tuple[str, int]]:
     """Labels of the neighbours that the text lacks, most shared first, with a source;
-    only those carried by at least ``min_count`` neighbours (1, the runner's: any).
+    only those carried by at least ``min_count`` neighbours (Settings.min_share).
 
     The source is the nearest neighbour carrying the label, so the history can
     say where each label came from. Spelling variants ("exchange_rates",
@@ -170,7 +170,7 @@ def shared_refinement(
     """Every text's labels after one refinement by the shared rule, from its initial
     labels and its neighbours (one row of ids per text): how a script replays a finished
     run's refinement on other initial labels without the runner and its store.
-    ``min_count`` > 1 is a stricter rule the runner does not have (scripts/iterations.py)."""
+    ``min_count`` is the run's Settings.min_share."""
     return [
         [*own]
         + [c for c, _ in most_shared(

@@ -366,7 +366,8 @@ class Runner:
         plans: dict[int, tuple[list[int], list[tuple[str, int]]]] = {}
         for uid in range(len(uniques)):
             nb = [int(j) for j in neighbours[uid]]
-            cands = gather_candidates(label_sets[uid], nb, label_sets, s.max_candidates)
+            cands = gather_candidates(label_sets[uid], nb, label_sets, s.max_candidates,
+                                      s.min_share)
             names = [c for c, _ in cands]
             prev = previous.get(uid)
             unchanged = (

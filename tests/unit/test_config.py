@@ -24,7 +24,8 @@ def test_defaults_without_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [("neighbours = 'many'", "not a int"), ("nope = 1", "unknown setting"),
-     ("k = '0'", "at least 1"), ("k = [", "not valid TOML")],
+     ("k = '0'", "at least 1"), ("k = [", "not valid TOML"),
+     ("min_share = 0", "min_share must be at least 1")],
 )
 def test_bad_settings_file(tmp_path: Path, text: str, match: str) -> None:
     f = tmp_path / "s.toml"
@@ -43,9 +44,11 @@ def test_a_run_stored_before_a_setting_existed_keeps_what_it_did() -> None:
     `clusterer` used K-means, before `prompt_neighbours` showed all m neighbours."""
     old = Settings().to_dict()
     del old["clusterer"], old["prompt_neighbours"], old["auto_k_neighbours"]
+    del old["min_share"]
     old["neighbours"] = 8
     s = settings_from_dict(old)
     assert s.clusterer == "kmeans" and s.prompt_neighbours == 8
+    assert s.min_share == 1  # any neighbour's label was offered before 5 Dec
     assert s.auto_k_neighbours == 8  # auto-K's graph used m neighbours before 1 Dec
     assert settings_from_dict(Settings().to_dict()) == Settings()
 

@@ -492,24 +492,27 @@ def test_both_models_are_released_before_clustering() -> None:
                                          events.index("embedder released"))
 
 
-@pytest.mark.parametrize("max_select", [1, 2, 0])
-def test_shared_refinement_replays_the_runners_rule(max_select: int) -> None:
+@pytest.mark.parametrize(("max_select", "min_share"), [(1, 1), (2, 1), (0, 1), (0, 2)])
+def test_shared_refinement_replays_the_runners_rule(max_select: int, min_share: int) -> None:
     """Scripts replay a run's refinement with labels.shared_refinement; given the run's
     initial labels and refinement neighbours it must give the run's stored label sets
-    (0 = every candidate)."""
+    (0 = every candidate; min_share 2: only labels two of the neighbours carry)."""
     from intentlocal.pipeline.labels import shared_refinement
 
     m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
                         neighbours=3, max_iterations=1, max_select=max_select,
-                        selector="shared").fit(SUPPORT_TEXTS)
+                        min_share=min_share, selector="shared").fit(SUPPORT_TEXTS)
     n = len(m.store_.uniques(m.run_id_))
     initial = m.store_.label_sets(m.run_id_, n, 0)
     nb = [[] for _ in range(n)]
     for uid, step in m.store_.steps(m.run_id_, 1).items():
         nb[uid] = json.loads(step["neighbours_json"])
-    replayed = shared_refinement(initial, nb, Settings().max_candidates, max_select)
+    replayed = shared_refinement(initial, nb, Settings().max_candidates, max_select, min_share)
     stored = m.store_.label_sets(m.run_id_, n, 1)
     assert [sorted(r) for r in replayed] == [sorted(s) for s in stored]
     assert any(len(s) > len(i) for s, i in zip(stored, initial, strict=True))
     if max_select:
         assert all(len(s) - len(i) <= max_select for s, i in zip(stored, initial, strict=True))
+    if min_share > 1:  # the setting reached the runner: any neighbour's labels differ
+        anyone = shared_refinement(initial, nb, Settings().max_candidates, max_select, 1)
+        assert [sorted(r) for r in anyone] != [sorted(s) for s in stored]
