@@ -7,6 +7,7 @@ model.labels_, model.cluster_names_, model.label_history_[0]
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,15 @@ def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
 
 
 def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None = None) -> int:
+    """Stores a new run. A user's own initial prompt is checked first (nothing is stored
+    if it cannot be used) and kept by its absolute path, so a resume from another
+    folder reads the same file."""
+    from intentlocal.pipeline.labels import initial_prompt, prompt_path
+
+    initial_prompt(settings.initial_prompt)
+    own = prompt_path(settings.initial_prompt)
+    if own is not None:
+        settings = dataclasses.replace(settings, initial_prompt=str(own))
     uniques, uids = corpus.unique()
     return store.create_run(
         name or Path(corpus.source).name,

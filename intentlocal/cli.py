@@ -142,6 +142,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_iterations",
         "max_select",
         "min_share",
+        "initial_prompt",
         "final",
         "clusterer",
         "label_weight",
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-iterations", type=int, dest="max_iterations")
     r.add_argument("--max-select", type=int, dest="max_select",
                    help="most labels one refinement call may add (0 = any)")
+    r.add_argument("--initial-prompt", dest="initial_prompt",
+                   help="initial-label prompt: a name in prompts/ or a path to your own "
+                        "TOML file (system and user entries; {target}, {neighbours})")
     r.add_argument("--min-share", type=int, dest="min_share",
                    help="offer a neighbour's label in refinement only when this many of "
                         "the m neighbours carry it (default 1: any)")

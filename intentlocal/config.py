@@ -93,6 +93,12 @@ class Settings:
     5 seeds (reports/join_ablation.md)."""
     join_weight: float = 0.25
     """Weight of the labels' mean vector against the text's for join = "mix"."""
+    initial_prompt: str = "initial_label"
+    """The initial-label prompt: a name in the shipped prompts/ folder, or the path of
+    the user's own TOML file with a system and a user entry ({target}: the text,
+    {neighbours}: its prompt_neighbours nearest texts, one per line). Every label keeps
+    its prompt's hash, so the history says which wording wrote it. Alternatives measured
+    on 200-text samples: reports/prompt_wording.md."""
     neighbour_chars: int = 160
     """Neighbour texts are cut to this many characters in prompts."""
     initial_neighbours: bool = True

@@ -74,6 +74,40 @@ def load_prompt(name: str, folder: Path | None = None) -> PromptTemplate:
         raise ConfigError(f"prompt file {path} needs a system and a user entry: {exc}") from exc
 
 
+INITIAL_FIELDS = ("target", "neighbours")
+
+
+def prompt_path(spec: str) -> Path | None:
+    """The user's own prompt file ``spec`` names (absolute), or None for a shipped name."""
+    if spec.endswith(".toml") or "/" in spec or "\\" in spec:
+        return Path(spec).expanduser().resolve()
+    return None
+
+
+def initial_prompt(spec: str) -> PromptTemplate:
+    """The initial-label prompt a run's ``initial_prompt`` setting names: a prompt of
+    the shipped prompts/ folder by name, or the user's own TOML file by path, so that a
+    conversation designer can word it for their domain without editing the package.
+    Checked before the first call: a placeholder the runner does not fill would
+    otherwise stop the run at its first text."""
+    path = prompt_path(spec)
+    if path is not None:
+        prompt = load_prompt.__wrapped__(path.stem, path.parent)  # read afresh: edited
+    else:
+        prompt = load_prompt(spec)
+    try:
+        prompt.user.format(**{f: "" for f in INITIAL_FIELDS})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"initial prompt {spec}: its user entry may only use the placeholders "
+            f"{{target}} and {{neighbours}} (write {{{{ and }}}} for literal braces); "
+            f"got {exc!r}") from exc
+    if "{target}" not in prompt.user:
+        raise ConfigError(f"initial prompt {spec}: its user entry never shows the text "
+                          "({target})")
+    return prompt
+
+
 def clip(text: str, chars: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"

@@ -41,6 +41,7 @@ from intentlocal.pipeline.cluster import (
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
+    initial_prompt,
     initial_request,
     load_prompt,
     most_shared,
@@ -132,7 +133,7 @@ class Runner:
         )
         self.progress = progress or (lambda e: None)
         self.cancel = cancel or threading.Event()
-        self.initial_prompt = load_prompt("initial_label")
+        self.initial_prompt = initial_prompt(settings.initial_prompt)
         self.select_prompt = load_prompt("select_labels")
 
     # -- helpers ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from intentlocal.backends.base import Message, conversation
-from intentlocal.pipeline.labels import PromptTemplate, load_prompt
+from intentlocal.pipeline.labels import PromptTemplate, initial_prompt, load_prompt
 from tests.conftest import SHARED
 
 
@@ -76,3 +76,69 @@ def test_wording_variants_fill_in_like_the_shipped_prompt(path: Path) -> None:
     static, variable = p.messages(target="t", neighbours="- a")
     assert static[0].role == "system" and "t" in variable[-1].content
     assert p.hash != load_prompt("initial_label").hash
+
+
+def test_a_users_own_initial_prompt_file_writes_the_labels(tmp_path: Path) -> None:
+    """``initial_prompt`` = a path: the run sends that wording, and the history keeps
+    its hash (and the store its text) beside every label it wrote."""
+    from intentlocal.api import IntentClusterer
+    from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
+    from tests.conftest import SUPPORT_TEXTS
+
+    own = tmp_path / "banking.toml"
+    own.write_text('system = "Name the customer\'s banking request."\n'
+                   'user = "Message: {target}\\nSeen before:\\n{neighbours}"\n')
+    seen: list[str] = []
+
+    def answer(msgs: list[Message], grammar: object) -> str:
+        seen.append(msgs[0].content)
+        return "card_arrival" if grammar.name == "label" else "none"  # type: ignore[attr-defined]
+
+    m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(answer), k="3",
+                        neighbours=3, initial_prompt=str(own)).fit(SUPPORT_TEXTS)
+    ours = initial_prompt(str(own))
+    assert "Name the customer's banking request." in seen
+    assert ours.hash != initial_prompt("initial_label").hash
+    first = m.label_history_[0][0]["added"][0]
+    assert first["prompt_hash"] == ours.hash
+    stored = m.store_.db.execute("SELECT body FROM prompts WHERE hash=?", (ours.hash,))
+    assert stored.fetchone()[0] == own.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("user", "match"),
+    [("Message: {target} {domain}", "placeholders"),
+     ("Message: {}", "placeholders"),
+     ("Similar: {neighbours}", "never shows the text")],
+)
+def test_a_bad_initial_prompt_is_refused_before_any_call(
+        tmp_path: Path, user: str, match: str) -> None:
+    from intentlocal.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'system = "s"\nuser = "{user}"\n')
+    with pytest.raises(ConfigError, match=match):
+        initial_prompt(str(bad))
+    with pytest.raises(ConfigError, match="is missing"):
+        initial_prompt(str(tmp_path / "nowhere.toml"))
+    assert initial_prompt("initial_label") == load_prompt("initial_label")
+
+
+def test_a_run_keeps_its_own_prompt_by_absolute_path_and_a_bad_one_stores_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intentlocal.api import start_run
+    from intentlocal.config import Settings
+    from intentlocal.errors import ConfigError
+    from intentlocal.ingest import Corpus
+    from intentlocal.store import Store
+
+    (tmp_path / "mine.toml").write_text('system = "s"\nuser = "Message: {target}"\n')
+    (tmp_path / "broken.toml").write_text('system = "s"\nuser = "{text}"\n')
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "runs.sqlite3")
+    corpus = Corpus(["a", "b"], [1, 2], "t.csv")
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        start_run(store, corpus, Settings(initial_prompt="./broken.toml"))
+    assert store.runs() == []
+    run = start_run(store, corpus, Settings(initial_prompt="mine.toml"))
+    assert store.run(run).settings["initial_prompt"] == str(tmp_path / "mine.toml")
