@@ -208,6 +208,9 @@ class Settings:
             raise ConfigError(f"parallel must be between 1 and 64, got {self.parallel}")
         if self.max_iterations < 0:
             raise ConfigError(f"max_iterations must be 0 or more, got {self.max_iterations}")
+        from intentlocal.pipeline.labels import initial_prompt
+
+        initial_prompt(self.initial_prompt)  # a broken file: said before models load
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -194,6 +194,11 @@ class NewRunScreen(Screen):
                 yield Label("Iterations")
                 yield Input(str(defaults.max_iterations), id="iterations", type="integer",
                             compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Prompt")
+                yield Input(defaults.initial_prompt, id="prompt", suggester=PathSuggester(),
+                            placeholder="initial_label, or your own .toml prompt file",
+                            compact=True)
         yield Static("Preview", classes="title")
         yield DataTable(id="preview", zebra_stripes=True)
         with Horizontal(id="buttons"):
@@ -256,6 +261,7 @@ class NewRunScreen(Screen):
                 "llm": llm, "embedder": emb, "k": self.query_one("#k", Input).value or "auto",
                 "neighbours": self.query_one("#neighbours", Input).value or None,
                 "max_iterations": self.query_one("#iterations", Input).value or None,
+                "initial_prompt": self.query_one("#prompt", Input).value.strip() or None,
             })
             embedder, generator = app.build_backends(settings)
             run_id = start_run(app.store, corpus, settings)

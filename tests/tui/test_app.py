@@ -136,6 +136,34 @@ async def test_bad_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_own_prompt_file_from_the_form(tmp_path: Path) -> None:
+    """A broken prompt file is a notification naming the file and stores no run; a
+    good one is the run's initial prompt."""
+    bad, good = tmp_path / "bad.toml", tmp_path / "good.toml"
+    bad.write_text('system = "s"\nuser = "Text: {text}"\n')
+    good.write_text('system = "Name the request."\nuser = "Message: {target}"\n')
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes,
+                         store_path=tmp_path / "runs.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#k", Input).value = "4"
+        screen.query_one("#prompt", Input).value = str(bad)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, NewRunScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("bad.toml" in m and "placeholders" in m for m in messages)
+        assert app.store.runs() == []
+        screen.query_one("#prompt", Input).value = str(good)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ProgressScreen)
+        await _wait_finished(pilot, app.screen)
+    assert app.store.run(1).settings["initial_prompt"] == str(good)
+
+
+@pytest.mark.asyncio
 async def test_cancel_keeps_work_and_resume_finishes(tmp_path: Path) -> None:
     import time
 
