@@ -13,13 +13,16 @@ seeded as the bench seeds it, on the run's distinct texts (scored on every input
 * texts alone, and the product's default (T = 1, the labels choose umap-hdbscan's splits);
 * for the initial labels and each T: the labels mixed into the text vectors at the mix
   weight (``--weight``, 0.1), the labels also choosing the splits;
-* with ``--splits``, each T's labels choosing the splits without the mix.
+* with ``--splits``, each T's labels choosing the splits without the mix;
+* with ``--auto-k``, each row again at the K the run would estimate (MapEquationK, the
+  run's auto_k_neighbours and seed, on the vectors that row clusters), the issue's
+  other target: K within 10 %, ACC within 2 points of the true-K result.
 
 Each row gives the mean ± sd over the seeds and the mean of the per-seed differences to
 the texts alone (same seed, same candidates), the fairer test of a small gain.
 
     python scripts/min_share.py SET STORE:RUN [--min-share 1,2,4] [--seeds 0,1,2,3,4]
-        [--weight 0.1] [--splits] [--report FILE.md]
+        [--weight 0.1] [--splits] [--auto-k] [--report FILE.md]
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weight", type=float, default=0.1)
     ap.add_argument("--splits", action="store_true",
                     help="also each T's labels choosing the splits, without the mix")
+    ap.add_argument("--auto-k", action="store_true",
+                    help="also each row at the K estimated from its vectors")
     ap.add_argument("--report", type=Path)
     a = ap.parse_args(argv)
     seeds = [int(v) for v in a.seeds.split(",")]
@@ -89,13 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     initial = store.label_sets(run_id, n, 0)
     started = time.perf_counter()
 
-    def select(v: np.ndarray, labels: list[list[str]] | None) -> tuple[list, list[str]]:
+    def select(v: np.ndarray, labels: list[list[str]] | None,
+               at: int = k) -> tuple[list, list[str]]:
         sel, per, chosen = SelectClusterer(), [], []
         for sd in seeds:
             sel.set_seed(sd)
-            per.append(scores(sr.gold, sel.fit_predict(v, k, labels=labels)[sr.uid_of]))
+            per.append(scores(sr.gold, sel.fit_predict(v, at, labels=labels)[sr.uid_of]))
             chosen.append(sel.chosen_)
         return per, chosen
+
+    def estimate(v: np.ndarray) -> int:
+        from intentlocal.pipeline.autok import MapEquationK
+
+        return int(MapEquationK(n_neighbors=s.auto_k_neighbours,
+                                random_state=s.seed).estimate(v))
 
     rows: list[dict[str, Any]] = []
     base: list[dict[str, float]] = []
@@ -108,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             base = per
         row = dict(row=name, **summarise(per), **paired(per, base),
                    chosen=sorted(set(chosen), key=chosen.index), stats=stats)
+        if a.auto_k:
+            k_est = estimate(v)
+            row["auto"] = dict(k=k_est, error_pct=round(100 * (k_est - k) / k, 1),
+                               **summarise(select(v, labels, k_est)[0]))
         rows.append(row)
         print(f"{a.set_name} | {name} | {row['acc']:.1f} ± {row['acc_sd']:.1f} / "
               f"{row['nmi']:.1f} | {row['d_acc']:+.1f} ± {row['d_acc_sd']:.1f} "
@@ -131,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
 
     head = (
         f"`python scripts/min_share.py {a.set_name} {a.run} --min-share {a.min_share}"
-        f"{' --splits' if a.splits else ''}` — select clusterer, true K = {k}, seeds {seeds}, "
+        f"{' --splits' if a.splits else ''}{' --auto-k' if a.auto_k else ''}` — "
+        f"select clusterer, true K = {k}, seeds {seeds}, "
         f"{n} distinct texts ({len(sr.gold)} rows scored); Δ = mean of per-seed differences "
         "to the texts alone.\n\n"
         "| set | labels | labels / text | texts sharing a label | pairs sharing a label / "
-        "one intent | ACC / NMI | Δ ACC | Δ NMI | kept |\n|---|---|---|---|---|---|---|---|---|"
+        "one intent | ACC / NMI | Δ ACC | Δ NMI | kept |"
+        + (" auto K (error) | ACC / NMI at auto K |" if a.auto_k else "")
+        + "\n|---|---|---|---|---|---|---|---|---|" + ("---|---|" if a.auto_k else "")
     )
     lines = []
     for r in rows:
@@ -145,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {a.set_name} | {r['row']} | {cells} | {r['acc']:.1f} ± {r['acc_sd']:.1f} / "
             f"{r['nmi']:.1f} | {r['d_acc']:+.1f} ± {r['d_acc_sd']:.1f} | "
-            f"{r['d_nmi']:+.1f} ± {r['d_nmi_sd']:.1f} | {', '.join(r['chosen'])} |")
+            f"{r['d_nmi']:+.1f} ± {r['d_nmi_sd']:.1f} | {', '.join(r['chosen'])} |"
+            + (f" {r['auto']['k']} ({r['auto']['error_pct']:+.1f} %) | "
+               f"{r['auto']['acc']:.1f} ± {r['auto']['acc_sd']:.1f} / {r['auto']['nmi']:.1f} |"
+               if "auto" in r else ""))
     text = head + "\n" + "\n".join(lines) + "\n"
     print(text)
     if a.report:
