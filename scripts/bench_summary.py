@@ -25,7 +25,10 @@ ROWS = [
     ("select clusterer on embeddings", "default clusterer, texts alone"),
     ("select clusterer, refined labels guide the splits",
      "default clusterer, labels choose the splits (the product's default)"),
-    ("select clusterer, refined mix w=0.1", "default clusterer, refined mix w=0.1"),
+    ("select clusterer, refined mix w=0.1",
+     "default clusterer, refined mix w=0.1, labels unused (reports before 5 Dec)"),
+    ("select clusterer, refined mix w=0.1, labels guide the splits",
+     "default clusterer, refined mix w=0.1, labels choose the splits (--final mix)"),
     ("select clusterer, refined labels ⊕ text", "default clusterer, refined labels ⊕ text"),
 ]
 
@@ -45,6 +48,8 @@ def table(reports: list[dict]) -> str:
     out.append("| best LLM-free pipeline (../shared/benchmarks.md) | true | " + " | ".join(
         "{:.1f} / {:.1f}".format(*BARS[n]) if n in BARS else "-" for n in names) + " |")
     for key, label in ROWS:
+        if not any(x["pipeline"] == key for r in reports for x in r["rows"]):
+            continue  # a row the bench of these reports did not have
         for mode in ("true K", "auto K"):
             cells = []
             for r in reports:
