@@ -30,8 +30,9 @@ def test_on_vectors_gives_its_candidate_other_vectors_and_follows_the_seed() -> 
     other = x[::-1].copy()  # the same texts in reverse: another set of vectors
 
     class Spy:
-        random_state = 0
-        seen: list = []
+        def __init__(self) -> None:
+            self.random_state = 0
+            self.seen: list = []
 
         def fit_predict(self, v, k, labels=None):
             self.seen.append((v, self.random_state, labels))
