@@ -57,11 +57,13 @@ def load_labelled(path: str | Path, sample: int | None, seed: int) -> tuple[list
 
 
 def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
-                  labels: list[list[str]] | None = None) -> dict[str, Any]:
+                  labels: list[list[str]] | None = None,
+                  layout: np.ndarray | None = None) -> dict[str, Any]:
     """K-means over the seeds; with ``select`` the select clusterer (SelectClusterer,
     seeded the same way) and which candidate it kept, and under "consensus" the
     consensus clusterer's scores from the same candidates' partitions (one fit serves
-    both); ``labels`` (with ``select``) go to the candidates that take them, as in a run."""
+    both); ``labels`` and ``layout`` (with ``select``) go to the candidates that take
+    them, as in a run."""
     from sklearn.cluster import KMeans
 
     from intentlocal.pipeline.cluster import SelectClusterer, consensus_partition
@@ -72,7 +74,7 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
         sel, per, chosen, agreed = SelectClusterer(), [], [], []
         for s in SEEDS:
             sel.set_seed(s)
-            per.append(scores(gold, sel.fit_predict(x, k, labels=labels)))
+            per.append(scores(gold, sel.fit_predict(x, k, labels=labels, layout=layout)))
             chosen.append(sel.chosen_)
             if "consensus" in sel.partitions_:  # the selection's own candidate
                 agreed.append(scores(gold, sel.partitions_["consensus"]))
@@ -91,9 +93,10 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
 
 def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int,
               rows: list[dict[str, Any]], select: bool = False,
-              labels: list[list[str]] | None = None) -> None:
+              labels: list[list[str]] | None = None,
+              layout: np.ndarray | None = None) -> None:
     for kind, k in (("true K", k_true), ("auto K", k_est)):
-        r = kmeans_scores(x, gold, k, select, labels)
+        r = kmeans_scores(x, gold, k, select, labels, layout)
         both = [(name, r)]
         if "consensus" in r:  # the consensus clusterer, from the same candidates' partitions
             both.append((name.replace("select clusterer", "consensus clusterer"),
@@ -248,6 +251,9 @@ def run_bench(args: Namespace) -> int:
     # choosing where umap-hdbscan splits a group (settings.label_splits).
     _evaluate("select clusterer, refined labels guide the splits", base, gold, k_true, k_base,
               rows, select=True, labels=final)
+    # `--density-weight 0.1`: the texts' vectors scored, umap-hdbscan on the mix.
+    _evaluate("select clusterer, refined mix w=0.1 for umap-hdbscan only", base, gold, k_true,
+              k_base, rows, select=True, labels=final, layout=mix01)
     # The paper's representation (each text re-embedded with its labels, `--final text`)
     # under the product's clusterer: where K-means gains most from the labels, does the
     # default clusterer too?

@@ -146,6 +146,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "final",
         "clusterer",
         "label_weight",
+        "density_weight",
         "seed",
         "n_threads",
         "n_gpu_layers",
@@ -343,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "name the clusters), text with its labels embedded (the paper), text "
                    "vector beside its label identities, or text vector mixed with its label "
                    "vectors (best with --clusterer kmeans)")
+    r.add_argument("--density-weight", type=float, dest="density_weight",
+                   help="mix the labels at this weight into the vectors the umap-hdbscan "
+                        "candidate clusters (final texts; 0 = off)")
     r.add_argument("--label-weight", type=float, dest="label_weight",
                    help="weight of the labels for --final concat / mix")
     r.add_argument("--clusterer", choices=CLUSTERER_CHOICES,

@@ -133,6 +133,14 @@ class Settings:
     (+1.4, +2.1, +5.2, +1.6 on 30 Nov): with --clusterer kmeans choose --final mix."""
     label_weight: float = 0.1
     """Weight of the labels against the text for final = concat or mix."""
+    density_weight: float = 0.0
+    """With final = "texts": the weight of each text's mean label vector mixed into the
+    vectors that the umap-hdbscan candidate lays out and groups (its own, as in
+    final = "mix"), while the other candidates cluster, and the selection scores every
+    partition on, the texts' own vectors. 0: off. Why only there: mixed in for all
+    candidates the labels helped where the selection keeps umap-hdbscan (massive_intent,
+    mtop_intent) and cost 0.7 ACC on banking77, where it keeps the consensus
+    (reports/min_share.md)."""
     clusterer: str = "select"
     """What makes the K clusters. "select": K-means, K-means in the spectral embedding of
     the 15- and 25-nearest-neighbour graphs, and UMAP + HDBSCAN brought to K all run,
@@ -200,6 +208,12 @@ class Settings:
             raise ConfigError(f"join must be one of {choices}, got {self.join!r}")
         if self.join_weight < 0:
             raise ConfigError(f"join_weight must be 0 or more, got {self.join_weight}")
+        if self.density_weight < 0:
+            raise ConfigError(f"density_weight must be 0 or more, got {self.density_weight}")
+        if self.density_weight > 0 and self.final != "texts":
+            raise ConfigError(f"density_weight mixes the labels into the texts' vectors "
+                              f"for umap-hdbscan; it needs final = texts, got "
+                              f"final = {self.final}")
         if self.label_weight < 0:
             raise ConfigError(f"label_weight must be 0 or more, got {self.label_weight}")
         if self.prompt_neighbours < 0:
@@ -278,6 +292,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "join": lambda d: "text",  # refinement re-embedded "text (labels)" before 1 Dec
     "auto_k_neighbours": lambda d: d.get("neighbours", 10),  # auto-K's graph used m
     "min_share": lambda d: 1,  # any neighbour's label was offered before 5 Dec
+    "density_weight": lambda d: 0.0,  # umap-hdbscan clustered the texts alone before 5 Dec
 }
 
 

@@ -29,6 +29,8 @@ ROWS = [
      "default clusterer, refined mix w=0.1, labels unused (reports before 5 Dec)"),
     ("select clusterer, refined mix w=0.1, labels guide the splits",
      "default clusterer, refined mix w=0.1, labels choose the splits (--final mix)"),
+    ("select clusterer, refined mix w=0.1 for umap-hdbscan only",
+     "default clusterer, refined mix w=0.1 for umap-hdbscan only (--density-weight 0.1)"),
     ("select clusterer, refined labels ⊕ text", "default clusterer, refined labels ⊕ text"),
 ]
 

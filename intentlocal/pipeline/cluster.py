@@ -39,21 +39,29 @@ OUTLIER_RULES = ("centroid", "vote")
 
 
 def fit_clusters(
-    clusterer: Any, x: np.ndarray, k: int, labels: Sequence[Sequence[str]] | None = None
+    clusterer: Any,
+    x: np.ndarray,
+    k: int,
+    labels: Sequence[Sequence[str]] | None = None,
+    layout: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``clusterer.fit_predict(x, k)``, with the rows' pseudo-labels when the clusterer
-    takes them (a ``labels`` parameter): any object with ``fit_predict(x, k)`` can
-    still be swapped in."""
-    if labels is not None and _takes_labels(clusterer):
-        return np.asarray(clusterer.fit_predict(x, k, labels=labels))
-    return np.asarray(clusterer.fit_predict(x, k))
+    """``clusterer.fit_predict(x, k)``, with the rows' pseudo-labels and the density
+    candidate's vectors (``layout``: the same rows with their labels mixed in,
+    Settings.density_weight) when the clusterer takes them (a ``labels`` / ``layout``
+    parameter): any object with ``fit_predict(x, k)`` can still be swapped in."""
+    extra: dict[str, Any] = {}
+    if labels is not None and _takes(clusterer, "labels"):
+        extra["labels"] = labels
+    if layout is not None and _takes(clusterer, "layout"):
+        extra["layout"] = layout
+    return np.asarray(clusterer.fit_predict(x, k, **extra))
 
 
-def _takes_labels(clusterer: Any) -> bool:
+def _takes(clusterer: Any, parameter: str) -> bool:
     import inspect
 
     try:
-        return "labels" in inspect.signature(clusterer.fit_predict).parameters
+        return parameter in inspect.signature(clusterer.fit_predict).parameters
     except (TypeError, ValueError, AttributeError):
         return False
 
@@ -337,9 +345,20 @@ class DensityClusterer:
         return self._memo[key].copy()
 
     def fit_predict(
-        self, x: np.ndarray, k: int, labels: Sequence[Sequence[str]] | None = None
+        self,
+        x: np.ndarray,
+        k: int,
+        labels: Sequence[Sequence[str]] | None = None,
+        layout: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``labels``: each row's pseudo-labels, or None; only splits use them."""
+        """``labels``: each row's pseudo-labels, or None; only splits use them.
+        ``layout``: other vectors of the same rows to cluster instead of ``x`` (the texts
+        with their labels mixed in: the select clusterer scores every candidate on the
+        texts' own vectors, but this one may lay out the mix; Settings.density_weight)."""
+        if layout is not None:
+            if layout.shape[0] != x.shape[0]:
+                raise RunError(f"layout has {layout.shape[0]} rows for {x.shape[0]} vectors")
+            x = layout
         self.found_, self.split_ = 0, ""  # 0 / "": HDBSCAN did not run, no split needed
         if len(x) > self.max_n:
             raise RunError(f"umap-hdbscan is limited to {self.max_n} vectors, got {len(x)}")
@@ -591,7 +610,8 @@ def default_candidates(n_init: int, seed: int) -> dict[str, Any]:
 
 
 def fit_candidates(candidates: dict[str, Any], x: np.ndarray, k: int,
-                   labels: Sequence[Sequence[str]] | None = None
+                   labels: Sequence[Sequence[str]] | None = None,
+                   layout: np.ndarray | None = None,
                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each candidate's partition at ``k`` and its seconds. Candidates that cannot run
     on an input (spectral and umap-hdbscan above their size limits) are skipped; the
@@ -602,7 +622,8 @@ def fit_candidates(candidates: dict[str, Any], x: np.ndarray, k: int,
     for name, clusterer in candidates.items():
         t = time.perf_counter()
         try:
-            partitions[name] = np.asarray(fit_clusters(clusterer, x, k, labels), dtype=np.int64)
+            partitions[name] = np.asarray(fit_clusters(clusterer, x, k, labels, layout),
+                                          dtype=np.int64)
         except RunError:
             continue
         finally:
@@ -660,10 +681,15 @@ class ConsensusClusterer:
                 c.random_state = seed
 
     def fit_predict(
-        self, x: np.ndarray, k: int, labels: Sequence[Sequence[str]] | None = None
+        self,
+        x: np.ndarray,
+        k: int,
+        labels: Sequence[Sequence[str]] | None = None,
+        layout: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``labels`` go to the candidates that use them (umap-hdbscan's splits)."""
-        self.partitions_, self.seconds_ = fit_candidates(self.candidates, x, k, labels)
+        """``labels`` and ``layout`` go to the candidates that use them (umap-hdbscan)."""
+        self.partitions_, self.seconds_ = fit_candidates(self.candidates, x, k, labels,
+                                                         layout)
         parts = list(self.partitions_.values())
         self.scores_ = {n: {} for n in self.partitions_}
         for name in self.scores_:  # HDBSCAN's own count: a second opinion on K for the user
@@ -772,14 +798,21 @@ class SelectClusterer:
                 c.random_state = seed
 
     def fit_predict(
-        self, x: np.ndarray, k: int, labels: Sequence[Sequence[str]] | None = None
+        self,
+        x: np.ndarray,
+        k: int,
+        labels: Sequence[Sequence[str]] | None = None,
+        layout: np.ndarray | None = None,
     ) -> np.ndarray:
         """``labels``: each row's pseudo-labels, passed to the candidates that use them
-        (umap-hdbscan's splits); the selection itself looks at the vectors only."""
+        (umap-hdbscan's splits); ``layout``: the rows with their labels mixed in, for the
+        candidates that cluster those instead (umap-hdbscan). The selection itself scores
+        every partition on ``x``, so that all are judged on the same vectors."""
         from intentlocal.pipeline.autok import knn_graph
 
         self.silhouettes_, self.modularities_ = {}, {}
-        self.partitions_, self.seconds_ = fit_candidates(self.candidates, x, k, labels)
+        self.partitions_, self.seconds_ = fit_candidates(self.candidates, x, k, labels,
+                                                         layout)
         if self.consensus and len(self.partitions_) > 1:
             t = time.perf_counter()
             self.partitions_["consensus"] = consensus_partition(

@@ -250,8 +250,21 @@ class Runner:
                 ),
             )
         # With convergence the last "text (labels)" vectors already carry the final labels.
+        layout = None
+        if s.density_weight > 0:  # final = texts (Settings.validate): the texts + labels
+            layout = self._timed(
+                run_id,
+                "embed-layout",
+                lambda: mix_vectors(
+                    text_vectors,
+                    label_sets,
+                    lambda b: self._embed(b, "embed-layout"),
+                    s.density_weight,
+                ),
+            )
         self._release_models()
-        return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged)
+        return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged,
+                             layout)
 
     def _release_models(self) -> None:
         """Frees both models before clustering, which needs neither: their memory and
@@ -502,6 +515,7 @@ class Runner:
         vectors: np.ndarray,
         iterations: int,
         converged: bool,
+        layout: np.ndarray | None = None,
     ) -> RunResult:
         self._check_cancel()
         self.progress(ProgressEvent("cluster", 0, 1, "clustering"))
@@ -519,7 +533,8 @@ class Runner:
                 seconds["auto_k"] = round(time.perf_counter() - t, 2)
             k = max(1, min(k, len(uniques)))
             guide = label_sets if self.settings.label_splits else None
-            unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide))
+            unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide,
+                                                       layout))
             assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
             clusters = name_clusters(assignment, text_labels)
             self.store.save_clusters(run_id, clusters, assignment)

@@ -48,6 +48,7 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "refined labels, tf-idf concat w=0.25", "refined labels, mix w=0.5",
             "select clusterer on embeddings",
             "select clusterer, refined mix w=0.1, labels guide the splits",
+            "select clusterer, refined mix w=0.1 for umap-hdbscan only",
             "select clusterer, refined labels ⊕ text"} <= names
     # every select row has its consensus twin, from the same candidates' partitions
     assert {n.replace("select clusterer", "consensus clusterer")

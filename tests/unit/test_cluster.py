@@ -15,6 +15,8 @@ from intentlocal.pipeline.cluster import (
     KMeansClusterer,
     SelectClusterer,
     SpectralKMeans,
+    _silhouette,
+    canonical_ids,
     make_clusterer,
 )
 
@@ -449,6 +451,25 @@ def test_clusterers_without_a_labels_parameter_still_plug_in() -> None:
     taking = Taking()
     fit_clusters(taking, x, 1, [["a"]] * 3)
     assert taking.got == [["a"]] * 3
+
+
+def test_select_scores_every_candidate_on_x_while_density_lays_out_the_mix() -> None:
+    """``layout``: umap-hdbscan clusters the mix; the partition it returns is then
+    scored on the texts' vectors like the others. Its result equals the density
+    candidate run on the mix directly."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, 16))
+    x = np.vstack([c + 0.2 * rng.normal(size=(50, 16)) for c in centres])
+    layout = x + 0.5 * rng.normal(size=x.shape)  # other vectors of the same rows
+    sel = SelectClusterer(random_state=1)
+    sel.fit_predict(x, 4, layout=layout)
+    alone = DensityClusterer(random_state=1).fit_predict(layout, 4)
+    assert (canonical_ids(sel.partitions_["umap-hdbscan"]) == canonical_ids(alone)).all()
+    assert sel.silhouettes_["umap-hdbscan"] == pytest.approx(
+        _silhouette(x, sel.partitions_["umap-hdbscan"]), abs=1e-4)
+    assert set(sel.silhouettes_) >= {"kmeans", "umap-hdbscan"}
+    with pytest.raises(RunError, match="layout has 3 rows"):
+        DensityClusterer().fit_predict(x, 4, layout=layout[:3])
 
 
 class _FakeUMAP:

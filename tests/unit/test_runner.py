@@ -334,6 +334,45 @@ def test_the_clusterer_gets_the_runs_final_labels(label_splits: bool) -> None:
         assert rec.got is None
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_density_weight_hands_the_clusterer_the_texts_with_their_labels(weight: float) -> None:
+    """density_weight > 0: the clusterer gets the texts' own vectors to score and, as
+    ``layout``, the same texts with their final labels mixed in at that weight."""
+    from intentlocal.pipeline.augment import mix_vectors
+    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.runner import Runner
+
+    class Recording(KMeansClusterer):
+        got: object = "not called"
+
+        def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
+            self.x, self.got = x, layout
+            return super().fit_predict(x, k)
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, density_weight=weight)
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, settings)
+    rec = Recording(10, 0)
+    emb = FakeEmbedder()
+    Runner(store, settings, emb, FakeGenerator(), clusterer=rec).execute(run_id)
+    uniques = store.uniques(run_id)
+    texts = emb.embed(uniques)
+    assert np.allclose(rec.x, texts)
+    if weight:
+        final = store.label_sets(run_id, len(uniques), 1)
+        assert np.allclose(rec.got, mix_vectors(texts, final, emb.embed, weight))
+        assert not np.allclose(rec.got, texts)
+        assert "embed-layout" in store.stages(run_id)
+    else:
+        assert rec.got is None
+
+
+def test_density_weight_needs_final_texts() -> None:
+    with pytest.raises(ConfigError, match="needs final = texts"):
+        Settings(final="mix", density_weight=0.1).validate()
+
+
 def test_runs_stored_before_label_splits_keep_splitting_by_geometry() -> None:
     from intentlocal.config import settings_from_dict
 
