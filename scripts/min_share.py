@@ -26,7 +26,7 @@ Each row gives the mean ± sd over the seeds and the mean of the per-seed differ
 the texts alone (same seed, same candidates), the fairer test of a small gain.
 
     python scripts/min_share.py SET STORE:RUN [--min-share 1,2,4] [--seeds 0,1,2,3,4]
-        [--weight 0.1] [--splits] [--density-only] [--auto-k] [--no-baselines]
+        [--weight 0.1] [--splits] [--density-only [--skip-mix]] [--auto-k] [--no-baselines]
         [--report FILE.md]
 """
 
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also each T's labels choosing the splits, without the mix")
     ap.add_argument("--density-only", action="store_true",
                     help="also each T's mix given to the umap-hdbscan candidate alone")
+    ap.add_argument("--skip-mix", action="store_true",
+                    help="with --density-only: skip the rows mixing the labels for every "
+                         "candidate")
     ap.add_argument("--no-baselines", action="store_true",
                     help="skip the default's and the initial labels' rows (texts alone stays: "
                          "the differences are to it)")
@@ -179,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("T = 1 replay differs from the run's stored sets")
         st = label_stats(sets, gold_u)
         mix = mix_vectors(x, sets, embed, a.weight)
-        add(f"T = {t} refined, mixed at {a.weight}", mix, sets, st)
+        if not (a.skip_mix and a.density_only):
+            add(f"T = {t} refined, mixed at {a.weight}", mix, sets, st)
         if a.density_only:
             add(f"T = {t} refined, mixed at {a.weight} for umap-hdbscan only", x, sets, st,
                 density_on=mix)
@@ -190,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         f"`python scripts/min_share.py {a.set_name} {a.run} --min-share {a.min_share}"
         f"{' --splits' if a.splits else ''}{' --auto-k' if a.auto_k else ''}"
         f"{' --no-baselines' if a.no_baselines else ''}"
-        f"{' --density-only' if a.density_only else ''}` — "
+        f"{' --density-only' if a.density_only else ''}"
+        f"{' --skip-mix' if a.skip_mix else ''}` — "
         f"select clusterer, true K = {k}, seeds {seeds}, "
         f"{n} distinct texts ({len(sr.gold)} rows scored); Δ = mean of per-seed differences "
         "to the texts alone.\n\n"
