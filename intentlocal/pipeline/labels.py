@@ -151,7 +151,9 @@ def gather_candidates(
     min_count: int = 1,
 ) -> list[tuple[str, int]]:
     """Labels of the neighbours that the text lacks, most shared first, with a source;
-    only those carried by at least ``min_count`` neighbours (Settings.min_share).
+    only those carried by at least ``min_count`` neighbours (Settings.min_share), or by
+    all of them when there are fewer (a user's --neighbours 3 under the default 4, or an
+    input smaller than m): a threshold above the count would share nothing at all.
 
     The source is the nearest neighbour carrying the label, so the history can
     say where each label came from. Spelling variants ("exchange_rates",
@@ -175,7 +177,8 @@ def gather_candidates(
             spellings.setdefault(key, Counter())[lab] += 1
             source.setdefault(lab, int(j))
             order.setdefault(key, rank * 100 + len(order))
-    ranked = sorted((k for k in counts if counts[k] >= min_count),
+    need = max(1, min(min_count, len(neighbours)))
+    ranked = sorted((k for k in counts if counts[k] >= need),
                     key=lambda k: (-counts[k], order[k]))
     out = []
     for key in ranked[:limit]:

@@ -192,6 +192,9 @@ def test_candidates_merge_spelling_variants() -> None:
     assert gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12, min_count=3) == [
         ("exchange_rates", 1)]
     assert gather_candidates(["top_up"], [0, 1, 2, 3, 4], sets, 12, min_count=2) == got
+    # a threshold above the neighbours' count asks all of them, not the impossible
+    assert gather_candidates(["top_up"], [0, 1], sets, 12, min_count=4) == [
+        ("exchange_rate", 0)]
 
 
 @pytest.mark.parametrize("shown", [0, 2, 5])
