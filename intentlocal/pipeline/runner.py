@@ -251,7 +251,7 @@ class Runner:
             )
         # With convergence the last "text (labels)" vectors already carry the final labels.
         layout = None
-        if s.density_weight > 0:  # final = texts (Settings.validate): the texts + labels
+        if s.density_weight > 0 and s.final == "texts":  # the others carry the labels
             layout = self._timed(
                 run_id,
                 "embed-layout",

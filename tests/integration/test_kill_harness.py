@@ -25,7 +25,10 @@ def test_twenty_random_kills_across_all_stages(tmp_path: Path) -> None:
     # calls the LLM, so kills land in it (the default rule writes it in one transaction);
     # --join text: every embed-N re-embeds the texts (the default mix embeds the distinct
     # labels, which embed-final then finds cached: too quick for a kill to land)
+    # --min-share 1: the any-neighbour rule offers candidates to nearly every text, so
+    # the refinement stages hold enough LLM calls for kills to land in
     rep = run_harness(tmp_path, data, ["--k", "6", "--max-iterations", "2", "--neighbours", "5",
+                                       "--min-share", "1",
                                        "--final", "mix", "--selector", "llm", "--join", "text"],
                       kills=20, seed=1)
     assert rep.kills_attempted == 20

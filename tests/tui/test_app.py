@@ -97,8 +97,9 @@ async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> 
 async def test_search_filters_utterances_across_clusters(tmp_path: Path) -> None:
     from intentlocal.api import IntentClusterer
 
+    # min_share 1: on 3 fake neighbours labels are shared, so search matches labels too
     m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
-                        neighbours=3).fit(SUPPORT_TEXTS)
+                        neighbours=3, min_share=1).fit(SUPPORT_TEXTS)
     app = IntentLocalApp(backends=_fakes)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -206,8 +207,9 @@ async def test_merge_move_persist_and_map(tmp_path: Path) -> None:
     from intentlocal.api import IntentClusterer
     from intentlocal.tui.screens import ChooseClusterScreen, MapScreen
 
+    # min_share 1: on 3 fake neighbours labels are shared, so search matches labels too
     m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
-                        neighbours=3).fit(SUPPORT_TEXTS)
+                        neighbours=3, min_share=1).fit(SUPPORT_TEXTS)
     before = {c["id"]: c["size"] for c in Store().clusters(m.run_id_)}
     app = IntentLocalApp(backends=_fakes)
     async with app.run_test(size=(100, 30)) as pilot:

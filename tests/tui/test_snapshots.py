@@ -24,8 +24,10 @@ def _fakes(settings):
 
 @pytest.fixture
 def finished_run() -> int:
+    # min_share 1: the history screen shows refinement's shared labels (on 3 fake
+    # neighbours the default 4 would share few)
     m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(), k="4",
-                        neighbours=3).fit(SUPPORT_TEXTS, name="support.csv")
+                        neighbours=3, min_share=1).fit(SUPPORT_TEXTS, name="support.csv")
     store = Store()
     store.db.execute("UPDATE runs SET created_at = 1767225600, pid = NULL")  # fixed date
     return m.run_id_

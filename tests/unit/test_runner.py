@@ -42,7 +42,8 @@ def test_fit_names_clusters_and_keeps_history() -> None:
 
 
 def test_refinement_shares_labels_between_neighbours() -> None:
-    m = _fit(k="4", neighbours=3, max_iterations=3)
+    # min_share 1, the paper's rule: the fake's 3 neighbours rarely all carry one label
+    m = _fit(k="4", neighbours=3, max_iterations=3, min_share=1)
     added = [a for h in m.label_history_ for step in h if step["iteration"] > 0
              for a in step["added"]]
     assert added, "refinement should adopt some neighbour labels"
@@ -116,7 +117,8 @@ class _Interrupting(FakeGenerator):
 
 @pytest.mark.parametrize("after", [1, 7, 16, 20, 27])
 def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
-    settings = Settings(k="4", neighbours=3, max_iterations=3, selector="llm")
+    # min_share 1: on 3 fake neighbours the default 4 (then: all 3) offers too few calls
+    settings = Settings(k="4", neighbours=3, max_iterations=3, selector="llm", min_share=1)
     corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, 17)), "mem")
     ref_store = Store()
     ref_gen = FakeGenerator()
@@ -371,9 +373,23 @@ def test_density_weight_hands_the_clusterer_the_texts_with_their_labels(weight: 
         assert rec.got is None
 
 
-def test_density_weight_needs_final_texts() -> None:
-    with pytest.raises(ConfigError, match="needs final = texts"):
-        Settings(final="mix", density_weight=0.1).validate()
+def test_density_weight_is_unused_when_the_final_vectors_carry_the_labels() -> None:
+    from intentlocal.pipeline.cluster import KMeansClusterer
+    from intentlocal.pipeline.runner import Runner
+
+    class Recording(KMeansClusterer):
+        def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
+            self.got = layout
+            return super().fit_predict(x, k)
+
+    settings = Settings(k="4", neighbours=3, max_iterations=1, final="mix",
+                        density_weight=0.1).validate()
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, settings)
+    rec = Recording(10, 0)
+    Runner(store, settings, FakeEmbedder(), FakeGenerator(), clusterer=rec).execute(run_id)
+    assert rec.got is None and "embed-layout" not in store.stages(run_id)
 
 
 def test_runs_stored_before_label_splits_keep_splitting_by_geometry() -> None:
@@ -392,7 +408,8 @@ def test_shared_selector_adds_the_most_shared_labels_without_a_call() -> None:
 
     gen = FakeGenerator()
     m = IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=3,
-                        max_iterations=1, max_select=1, selector="shared").fit(SUPPORT_TEXTS)
+                        max_iterations=1, max_select=1, selector="shared",
+                        min_share=1).fit(SUPPORT_TEXTS)
     assert all(g.name == "label" for _, g in gen.calls)  # no selection call at all
     refined = [step for h in m.label_history_ for step in h if step["iteration"] == 1]
     offered = [step for step in refined if step["candidates"]]
@@ -406,7 +423,8 @@ def test_shared_selector_adds_the_most_shared_labels_without_a_call() -> None:
     # the LLM path, same texts: the selection calls are made
     llm_gen = FakeGenerator()
     IntentClusterer(embedder=FakeEmbedder(), generator=llm_gen, k="4", neighbours=3,
-                    max_iterations=1, max_select=1, selector="llm").fit(SUPPORT_TEXTS)
+                    max_iterations=1, max_select=1, selector="llm",
+                    min_share=1).fit(SUPPORT_TEXTS)
     assert any(g.name != "label" for _, g in llm_gen.calls)
 
 
@@ -431,7 +449,7 @@ def test_the_profile_tells_rule_added_steps_from_skipped_ones() -> None:
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    m = _fit(k="4", neighbours=3, max_iterations=1)
+    m = _fit(k="4", neighbours=3, max_iterations=1, min_share=1)
     rows = {line.split("|")[1].strip(): line for line in mod.profile(m.store_.db, m.run_id_)
             if line.startswith("| 1 |")}
     n = len(m.store_.uniques(m.run_id_))
