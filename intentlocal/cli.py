@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "TOML file (system and user entries; {target}, {neighbours})")
     r.add_argument("--min-share", type=int, dest="min_share",
                    help="offer a neighbour's label in refinement only when this many of "
-                        "the m neighbours carry it (default 1: any)")
+                        "the m neighbours carry it (default 4; 1: any, the paper's rule)")
     r.add_argument("--final", choices=FINAL_CHOICES,
                    help="what is clustered: the texts' own vectors (default; the labels "
                    "name the clusters), text with its labels embedded (the paper), text "

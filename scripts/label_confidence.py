@@ -285,31 +285,17 @@ def cluster_rows(
     two most shared neighbour labels added (the run's rule), then DensityClusterer with
     the labels choosing the splits, on the text vectors and on the refined mix at 0.1.
     ``keep = 1`` is the run itself (checked against its stored label sets)."""
-    from intentlocal.api import build_backends
-    from intentlocal.config import settings_from_dict
     from intentlocal.pipeline.augment import mix_vectors
     from intentlocal.pipeline.cluster import DensityClusterer
-    from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.labels import shared_refinement
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.pipeline.neighbours import nearest_neighbours
-    from intentlocal.store import Store
-    from scripts.label_distance import load_run
+    from scripts.label_distance import open_shared_run
 
-    sr = load_run(spec, set_name)
-    path, _, run_s = spec.rpartition(":")
-    store = Store(path)
-    s = settings_from_dict(store.run(int(run_s)).settings)
-    if s.join != "mix" or s.selector != "shared":
-        raise SystemExit("the run's refinement is not the default (mix join, shared rule)")
-    embedder, _ = build_backends(s)
-
-    def embed(batch: list[str]) -> np.ndarray:
-        return embed_cached(store, embedder, batch)
-
+    sr, store, run_id, s, embed = open_shared_run(spec, set_name)
     n = len(sr.uniques)
     x = embed(sr.uniques)
-    stored_final = store.label_sets(int(run_s), n, 10**6)
+    stored_final = store.label_sets(run_id, n, 10**6)
     k = len(set(sr.gold))
     gold = sr.gold
     started = time.perf_counter()

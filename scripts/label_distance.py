@@ -35,6 +35,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +145,30 @@ def load_run(spec: str, set_name: str, gold_path: str | None = None) -> StoredRu
     if [t for _, t in rows_in] != texts:
         raise SystemExit(f"{spec} was not made from {gold_path or set_name + ' test set'}")
     return StoredRun(path, run, uniques, np.array([u for u, _ in rows_in]), gold)
+
+
+def open_shared_run(spec: str, set_name: str) -> tuple[StoredRun, Any, int, Any, Any]:
+    """A finished run whose refinement a script can replay (join mix, selector shared:
+    the defaults since 1 Dec), as (run, store, run id, its settings, an embed function
+    through the store's cache for its embedder). Other runs are refused: a replay of
+    theirs would not be what they did."""
+    from intentlocal.api import build_backends
+    from intentlocal.config import settings_from_dict
+    from intentlocal.pipeline.embedding import embed_cached
+    from intentlocal.store import Store
+
+    sr = load_run(spec, set_name)
+    path, _, run_s = spec.rpartition(":")
+    store, run_id = Store(path), int(run_s)
+    settings = settings_from_dict(store.run(run_id).settings)
+    if settings.join != "mix" or settings.selector != "shared":
+        raise SystemExit(f"{spec}: refinement is not the default (join mix, selector shared)")
+    embedder, _ = build_backends(settings)
+
+    def embed(batch: list[str]) -> np.ndarray:
+        return embed_cached(store, embedder, batch)
+
+    return sr, store, run_id, settings, embed
 
 
 def pair_purity(d: np.ndarray, j: np.ndarray, gold: np.ndarray,

@@ -78,15 +78,11 @@ def paired(per: list[dict[str, float]], base: list[dict[str, float]]) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from intentlocal.api import build_backends
-    from intentlocal.config import settings_from_dict
     from intentlocal.pipeline.augment import mix_vectors
     from intentlocal.pipeline.cluster import SelectClusterer
-    from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.metrics import scores, summarise
-    from intentlocal.store import Store
     from scripts.iterations import iterate, label_stats
-    from scripts.label_distance import load_run
+    from scripts.label_distance import open_shared_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set_name")
@@ -111,18 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(v) for v in a.seeds.split(",")]
     thresholds = [int(v) for v in a.min_share.split(",")]
 
-    sr = load_run(a.run, a.set_name)
-    path, _, run_s = a.run.rpartition(":")
-    store = Store(path)
-    run_id = int(run_s)
-    s = settings_from_dict(store.run(run_id).settings)
-    if s.join != "mix" or s.selector != "shared":
-        raise SystemExit(f"{a.run}: refinement is not the default (join mix, selector shared)")
-    embedder, _ = build_backends(s)
-
-    def embed(batch: list[str]) -> np.ndarray:
-        return embed_cached(store, embedder, batch)
-
+    sr, store, run_id, s, embed = open_shared_run(a.run, a.set_name)
     n = len(sr.uniques)
     x = embed(sr.uniques)
     k = len(set(sr.gold))

@@ -233,12 +233,7 @@ class Runner:
             vectors = self._timed(
                 run_id,
                 "embed-final",
-                lambda: mix_vectors(
-                    text_vectors,
-                    label_sets,
-                    lambda b: self._embed(b, "embed-final"),
-                    s.label_weight,
-                ),
+                lambda: self._mixed(text_vectors, label_sets, s.label_weight, "embed-final"),
             )
         elif s.max_iterations == 0 or not converged or s.join != "text":
             vectors = self._timed(
@@ -255,12 +250,7 @@ class Runner:
             layout = self._timed(
                 run_id,
                 "embed-layout",
-                lambda: mix_vectors(
-                    text_vectors,
-                    label_sets,
-                    lambda b: self._embed(b, "embed-layout"),
-                    s.density_weight,
-                ),
+                lambda: self._mixed(text_vectors, label_sets, s.density_weight, "embed-layout"),
             )
         self._release_models()
         return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged,
@@ -285,11 +275,21 @@ class Runner:
         """The texts with their labels, as the vectors refinement retrieves neighbours in."""
         s = self.settings
         if s.join == "mix":
-            return mix_vectors(
-                text_vectors, label_sets, lambda b: self._embed(b, stage), s.join_weight
-            )
+            return self._mixed(text_vectors, label_sets, s.join_weight, stage)
         joined = [join_labels(t, lab) for t, lab in zip(uniques, label_sets, strict=True)]
         return self._embed(joined, stage)
+
+    def _mixed(
+        self,
+        text_vectors: np.ndarray,
+        label_sets: list[list[str]],
+        weight: float,
+        stage: str,
+    ) -> np.ndarray:
+        """The texts' vectors with their labels' mean vector at ``weight``, the labels
+        embedded through the cache under ``stage``: refinement's join, final = "mix" and
+        the density candidate's layout are one computation at three weights."""
+        return mix_vectors(text_vectors, label_sets, lambda b: self._embed(b, stage), weight)
 
     def _chunks(self, uids: Sequence[int], done: Any) -> list[list[int]]:
         """The calls to make, in batches of ``settings.parallel`` that do not depend on

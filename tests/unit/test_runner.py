@@ -311,32 +311,48 @@ def test_cluster_ids_do_not_depend_on_the_clusterers_numbering() -> None:
     assert sorted(ids) == [0, 1, 2, 3]
 
 
+class _Recording:
+    """K-means that keeps what the runner handed it: vectors, labels and layout."""
+
+    def __init__(self) -> None:
+        from intentlocal.pipeline.cluster import KMeansClusterer
+
+        self.inner = KMeansClusterer(10, 0)
+        self.x: object = "not called"
+        self.labels: object = "not called"
+        self.layout: object = "not called"
+
+    def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
+        self.x, self.labels, self.layout = x, labels, layout
+        return self.inner.fit_predict(x, k)
+
+
+def _run_recorded(settings: Settings, embedder: FakeEmbedder | None = None
+                  ) -> tuple[_Recording, Store, int]:
+    """A run of the support texts on ``settings`` whose clusterer records its inputs."""
+    from intentlocal.pipeline.runner import Runner
+
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, settings)
+    rec = _Recording()
+    Runner(store, settings, embedder or FakeEmbedder(), FakeGenerator(),
+           clusterer=rec).execute(run_id)
+    return rec, store, run_id
+
+
 @pytest.mark.parametrize("label_splits", [True, False])
 def test_the_clusterer_gets_the_runs_final_labels(label_splits: bool) -> None:
     """By default the clusterer is handed each distinct text's final label set (the
     umap-hdbscan candidate splits groups where they differ); --no-label-splits hands it
     none, the geometry-only ablation."""
-    from intentlocal.pipeline.cluster import KMeansClusterer
-    from intentlocal.pipeline.runner import Runner
-
-    class Recording(KMeansClusterer):
-        got: object = "not called"
-
-        def fit_predict(self, x: np.ndarray, k: int, labels=None) -> np.ndarray:
-            self.got = labels
-            return super().fit_predict(x, k)
-
     settings = Settings(k="4", neighbours=3, max_iterations=1, label_splits=label_splits)
-    store = Store()
-    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
-    run_id = start_run(store, corpus, settings)
-    rec = Recording(10, 0)
-    Runner(store, settings, FakeEmbedder(), FakeGenerator(), clusterer=rec).execute(run_id)
+    rec, store, run_id = _run_recorded(settings)
     n = len(store.uniques(run_id))
     if label_splits:
-        assert rec.got == store.label_sets(run_id, n, 1) and any(rec.got)
+        assert rec.labels == store.label_sets(run_id, n, 1) and any(rec.labels)
     else:
-        assert rec.got is None
+        assert rec.labels is None
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.5])
@@ -344,52 +360,27 @@ def test_density_weight_hands_the_clusterer_the_texts_with_their_labels(weight: 
     """density_weight > 0: the clusterer gets the texts' own vectors to score and, as
     ``layout``, the same texts with their final labels mixed in at that weight."""
     from intentlocal.pipeline.augment import mix_vectors
-    from intentlocal.pipeline.cluster import KMeansClusterer
-    from intentlocal.pipeline.runner import Runner
 
-    class Recording(KMeansClusterer):
-        got: object = "not called"
-
-        def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
-            self.x, self.got = x, layout
-            return super().fit_predict(x, k)
-
-    settings = Settings(k="4", neighbours=3, max_iterations=1, density_weight=weight)
-    store = Store()
-    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
-    run_id = start_run(store, corpus, settings)
-    rec = Recording(10, 0)
     emb = FakeEmbedder()
-    Runner(store, settings, emb, FakeGenerator(), clusterer=rec).execute(run_id)
+    settings = Settings(k="4", neighbours=3, max_iterations=1, density_weight=weight)
+    rec, store, run_id = _run_recorded(settings, emb)
     uniques = store.uniques(run_id)
     texts = emb.embed(uniques)
     assert np.allclose(rec.x, texts)
     if weight:
         final = store.label_sets(run_id, len(uniques), 1)
-        assert np.allclose(rec.got, mix_vectors(texts, final, emb.embed, weight))
-        assert not np.allclose(rec.got, texts)
+        assert np.allclose(rec.layout, mix_vectors(texts, final, emb.embed, weight))
+        assert not np.allclose(rec.layout, texts)
         assert "embed-layout" in store.stages(run_id)
     else:
-        assert rec.got is None
+        assert rec.layout is None
 
 
 def test_density_weight_is_unused_when_the_final_vectors_carry_the_labels() -> None:
-    from intentlocal.pipeline.cluster import KMeansClusterer
-    from intentlocal.pipeline.runner import Runner
-
-    class Recording(KMeansClusterer):
-        def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
-            self.got = layout
-            return super().fit_predict(x, k)
-
     settings = Settings(k="4", neighbours=3, max_iterations=1, final="mix",
                         density_weight=0.1).validate()
-    store = Store()
-    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
-    run_id = start_run(store, corpus, settings)
-    rec = Recording(10, 0)
-    Runner(store, settings, FakeEmbedder(), FakeGenerator(), clusterer=rec).execute(run_id)
-    assert rec.got is None and "embed-layout" not in store.stages(run_id)
+    rec, store, run_id = _run_recorded(settings)
+    assert rec.layout is None and "embed-layout" not in store.stages(run_id)
 
 
 def test_runs_stored_before_label_splits_keep_splitting_by_geometry() -> None:
