@@ -125,7 +125,8 @@ def peak_rss_mb() -> float:
 
 # The settings the bench's command line can set (besides K and the seed, which the
 # dataset fixes, and --no-initial-neighbours).
-_KNOBS = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations", "parallel")
+_KNOBS = ("llm", "embedder", "neighbours", "prompt_neighbours", "max_iterations", "parallel",
+          "reuse_answers")
 
 
 def _resumed_settings(store: Any, run_id: int, asked: Any) -> Any:
@@ -149,7 +150,7 @@ def run_bench(args: Namespace) -> int:
     from intentlocal.api import build_backends, execute_run, start_run
     from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
-    from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
+    from intentlocal.pipeline.augment import join_labels, mix_vectors
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.store import Store
@@ -222,43 +223,19 @@ def run_bench(args: Namespace) -> int:
     x_final = embed([join_labels(t, lab) for t, lab in zip(texts, final, strict=True)])
     k_final = est.estimate(x_final)
     _evaluate("refined labels ⊕ text", x_final, gold, k_true, k_final, rows)
-    # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
-    mix01 = mix_vectors(base, final, embed, 0.1)  # the product's default join until 30 Nov
-    variants: list[tuple[str, Any]] = [
-        ("initial labels, mix w=0.1", lambda: mix_vectors(base, initial_per_text, embed, 0.1)),
-        ("refined labels, mix w=0.1", lambda: mix01),
-        *[(f"refined labels, mix w={w}", lambda w=w: mix_vectors(base, final, embed, w))
-          for w in (0.25, 0.5)],
-        ("refined labels, tf-idf concat w=0.25", lambda: concat_labels(base, final, 0.25)),
-        ("refined labels alone", lambda: embed([" ".join(lab.replace("_", " ") for lab in s) or t
-                                                for t, s in zip(texts, final, strict=True)])),
-    ]
-    if getattr(args, "umap", False):
-        variants.append(("UMAP 5-d then K-means, refined mix w=0.1",
-                         lambda: umap_5d(mix01)))
-    k_mix01 = est.estimate(mix01)  # once: its K-means row and the select row share it
-    for vname, make in variants:
-        x = make()
-        _evaluate(vname, x, gold, k_true, k_mix01 if x is mix01 else est.estimate(x), rows)
-    # The default clusterer on the refined mix, against its row on the texts' vectors alone
-    # ("select clusterer on embeddings": final=texts with the labels unused).
-    # What `--final mix` does: the mix clustered, the labels also choosing where
-    # umap-hdbscan splits (label_splits). Until 5 Dec this row passed no labels, which is
-    # not what a run does (mtop_intent: 64.0 without them, 69.0 with; reports/min_share.md).
-    _evaluate("select clusterer, refined mix w=0.1, labels guide the splits", mix01, gold,
-              k_true, k_mix01, rows, select=True, labels=final)
-    # The product's default since 30 Nov: the texts' own vectors, the refined labels
-    # choosing where umap-hdbscan splits a group (settings.label_splits).
-    _evaluate("select clusterer, refined labels guide the splits", base, gold, k_true, k_base,
-              rows, select=True, labels=final)
-    # `--density-weight 0.1`: the texts' vectors scored, umap-hdbscan on the mix.
+    mix01 = mix_vectors(base, final, embed, 0.1)  # the density candidate's layout
+    # The product's default since 5 Dec (`--density-weight 0.1`): the texts' vectors
+    # scored, umap-hdbscan on the texts mixed with their labels, the labels choosing its
+    # splits; against "select clusterer on embeddings", the same without labels. With
+    # the initial labels alone it is the default with no refinement (max_iterations 0).
+    _evaluate("select clusterer, initial mix w=0.1 for umap-hdbscan only", base, gold,
+              k_true, k_base, rows, select=True, labels=initial_per_text,
+              layout=mix_vectors(base, initial_per_text, embed, 0.1))
     _evaluate("select clusterer, refined mix w=0.1 for umap-hdbscan only", base, gold, k_true,
               k_base, rows, select=True, labels=final, layout=mix01)
-    # The paper's representation (each text re-embedded with its labels, `--final text`)
-    # under the product's clusterer: where K-means gains most from the labels, does the
-    # default clusterer too?
-    _evaluate("select clusterer, refined labels ⊕ text", x_final, gold, k_true, k_final,
-              rows, select=True, labels=final)
+    if getattr(args, "ablations", False):
+        _ablations(args, texts, base, gold, k_true, k_base, initial_per_text, final, x_final,
+                   k_final, mix01, embed, est, rows)
     report["k_est_initial"] = k_init
     report["k_est_refined"] = k_final
     report["k_est_error_pct"] = round(100 * abs(k_final - k_true) / k_true, 1)
@@ -344,7 +321,11 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             f"Method: {r['iterations']} refinement iteration(s)"
             f"{' (converged)' if r['converged'] else ' (cap)'}; {llm['calls']} LLM calls "
-            f"({r['calls_per_text']} per text); {llm['prompt_tokens']} prompt tokens "
+            f"({r['calls_per_text']} per text)"
+            + (f", {llm['reused_calls']} of them answered from the store's earlier answers "
+               f"(pipeline.reuse; their first calls took {llm['reused_seconds']:.0f} s)"
+               if llm.get("reused_calls") else "")
+            + f"; {llm['prompt_tokens']} prompt tokens "
             f"({llm['cached_tokens']} from the KV cache) + {llm['completion_tokens']} "
             f"completion; distinct labels {r['distinct_labels']['initial']} initial → "
             f"{r['distinct_labels']['final']} final, "
@@ -370,3 +351,47 @@ def markdown(r: dict[str, Any]) -> str:
         for e in r["examples"]:
             lines.append(f"| {e['name']} | {e['size']} | {e['gold']} | {e['purity']} |")
     return "\n".join(lines) + "\n"
+
+
+def _ablations(args: Namespace, texts: list[str], base: np.ndarray, gold: list[str],
+               k_true: int, k_base: int,
+               initial_per_text: list[list[str]], final: list[list[str]],
+               x_final: np.ndarray, k_final: int, mix01: np.ndarray, embed: Any, est: Any,
+               rows: list[dict[str, Any]]) -> None:
+    """The rows measured before 5 Dec beside the default (`--ablations`): other joins
+    of the same labels and other inputs to the default clusterer. No extra LLM call;
+    about as long again as the main rows."""
+    from intentlocal.pipeline.augment import concat_labels, mix_vectors
+    # Other ways to join the same labels, no extra LLM call (issue: how labels join text).
+    variants: list[tuple[str, Any]] = [
+        ("initial labels, mix w=0.1", lambda: mix_vectors(base, initial_per_text, embed, 0.1)),
+        ("refined labels, mix w=0.1", lambda: mix01),
+        *[(f"refined labels, mix w={w}", lambda w=w: mix_vectors(base, final, embed, w))
+          for w in (0.25, 0.5)],
+        ("refined labels, tf-idf concat w=0.25", lambda: concat_labels(base, final, 0.25)),
+        ("refined labels alone", lambda: embed([" ".join(lab.replace("_", " ") for lab in s) or t
+                                                for t, s in zip(texts, final, strict=True)])),
+    ]
+    if getattr(args, "umap", False):
+        variants.append(("UMAP 5-d then K-means, refined mix w=0.1",
+                         lambda: umap_5d(mix01)))
+    k_mix01 = est.estimate(mix01)  # once: its K-means row and the select row share it
+    for vname, make in variants:
+        x = make()
+        _evaluate(vname, x, gold, k_true, k_mix01 if x is mix01 else est.estimate(x), rows)
+    # The default clusterer on the refined mix, against its row on the texts' vectors alone
+    # ("select clusterer on embeddings": final=texts with the labels unused).
+    # What `--final mix` does: the mix clustered, the labels also choosing where
+    # umap-hdbscan splits (label_splits). Until 5 Dec this row passed no labels, which is
+    # not what a run does (mtop_intent: 64.0 without them, 69.0 with; reports/min_share.md).
+    _evaluate("select clusterer, refined mix w=0.1, labels guide the splits", mix01, gold,
+              k_true, k_mix01, rows, select=True, labels=final)
+    # The product's default since 30 Nov: the texts' own vectors, the refined labels
+    # choosing where umap-hdbscan splits a group (settings.label_splits).
+    _evaluate("select clusterer, refined labels guide the splits", base, gold, k_true, k_base,
+              rows, select=True, labels=final)
+    # The paper's representation (each text re-embedded with its labels, `--final text`)
+    # under the product's clusterer: where K-means gains most from the labels, does the
+    # default clusterer too?
+    _evaluate("select clusterer, refined labels ⊕ text", x_final, gold, k_true, k_final,
+              rows, select=True, labels=final)

@@ -153,6 +153,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "temperature",
         "parallel",
         "label_splits",
+        "reuse_answers",
         "selector",
         "join",
         "join_weight",
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None,
                    help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "
                    "where the pseudo-labels differ")
+    r.add_argument("--no-reuse", action="store_false", dest="reuse_answers", default=None,
+                   help="decode every LLM call, even one this store has answered before "
+                   "(by default, at temperature 0, such answers are reused)")
     r.add_argument("--seed", type=int)
     r.add_argument("--temperature", type=float)
     r.add_argument("--n-threads", type=int, dest="n_threads")
@@ -430,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--umap", action="store_true",
                    help="also UMAP (5-d) then K-means, the LLM-free bar (needs umap-learn)")
+    b.add_argument("--no-reuse", action="store_false", dest="reuse_answers", default=None,
+                   help="decode every LLM call, even one the store has answered before")
+    b.add_argument("--ablations", action="store_true",
+                   help="also the other joins and clusterer inputs measured before 5 Dec "
+                   "(mix weights, tf-idf, labels alone, labels ⊕ text under the default "
+                   "clusterer): about twice the bench's clustering time")
     b.add_argument("--out", default="reports")
     b.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted bench run")
     b.set_defaults(fn=cmd_bench)

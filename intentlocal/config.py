@@ -166,6 +166,12 @@ class Settings:
     preferred (cluster._split_labels). False: the geometry alone (the ablation)."""
     seed: int = 0
     temperature: float = 0.0
+    reuse_answers: bool = True
+    """At temperature 0, answer an LLM question this store has answered before (same
+    model, grammar and whole prompt) from the store instead of decoding it again: a run
+    on the same texts with another K, clusterer or refinement rule then costs no LLM
+    minutes, and gives the labels a fresh run would (pipeline.reuse). False: every
+    call decoded (e.g. to time the model, or after changing llama.cpp)."""
     n_threads: int = 0
     """llama.cpp / onnxruntime threads; 0 = all cores."""
     n_gpu_layers: int = 0

@@ -156,7 +156,29 @@ def _m2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2]
+def _m3(db: sqlite3.Connection) -> None:
+    """Answers the LLM gave, by question (backends.base.request_key), so a run asking a
+    question already answered in this store reuses the answer (pipeline.reuse); and,
+    per step, whether its answer was reused and what the first call took (NULL: the
+    run decoded it). No SQL comment in the ALTER: SQLite keeps the column's text in the
+    table's schema, where a trailing comment swallows the closing parenthesis."""
+    _script(
+        db,
+        """
+        CREATE TABLE answers (
+            key TEXT PRIMARY KEY,
+            model_id TEXT NOT NULL,
+            output TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL
+        );
+        ALTER TABLE steps ADD COLUMN reused_seconds REAL
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3]
 
 
 def text_hash(text: str) -> str:
@@ -400,12 +422,13 @@ class Store:
         completion_tokens: int = 0,
         cached_tokens: int = 0,
         seconds: float = 0.0,
+        reused_seconds: float | None = None,
     ) -> None:
         db.execute(
             "INSERT INTO steps (run_id, uid, iteration, neighbours_json, candidates_json,"
             " called, output, model_id, prompt_hash, grammar_id, prompt_tokens,"
-            " completion_tokens, cached_tokens, seconds, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " completion_tokens, cached_tokens, seconds, created_at, reused_seconds)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 uid,
@@ -422,6 +445,7 @@ class Store:
                 cached_tokens,
                 seconds,
                 time.time(),
+                reused_seconds,
             ),
         )
         db.executemany(
@@ -473,6 +497,8 @@ class Store:
                     "prompt_tokens": s["prompt_tokens"],
                     "completion_tokens": s["completion_tokens"],
                     "seconds": s["seconds"],
+                    # not None: the answer came from the store (pipeline.reuse)
+                    "reused_seconds": s["reused_seconds"],
                     "added": labels.get(s["iteration"], []),
                 }
             )
@@ -514,7 +540,8 @@ class Store:
     def call_stats(self, run_id: int) -> dict[str, Any]:
         r = self.db.execute(
             "SELECT COUNT(*) AS steps, SUM(called) AS calls, SUM(prompt_tokens) AS pt,"
-            " SUM(completion_tokens) AS ct, SUM(cached_tokens) AS cached, SUM(seconds) AS s"
+            " SUM(completion_tokens) AS ct, SUM(cached_tokens) AS cached, SUM(seconds) AS s,"
+            " COUNT(reused_seconds) AS reused, SUM(reused_seconds) AS rs"
             " FROM steps WHERE run_id=?",
             (run_id,),
         ).fetchone()
@@ -525,6 +552,9 @@ class Store:
             "completion_tokens": r["ct"] or 0,
             "cached_tokens": r["cached"] or 0,
             "llm_seconds": r["s"] or 0.0,
+            # calls answered from the store (pipeline.reuse), and what they first took
+            "reused_calls": r["reused"] or 0,
+            "reused_seconds": r["rs"] or 0.0,
         }
 
     # -- clusters -----------------------------------------------------------------
@@ -660,6 +690,23 @@ class Store:
                     for t, v in zip(texts, vectors, strict=True)
                 ],
             )
+
+    # -- answers the LLM gave (pipeline.reuse) ---------------------------------------
+    def answers(self, keys: Sequence[str]) -> dict[str, sqlite3.Row]:
+        found: dict[str, sqlite3.Row] = {}
+        uniq = list(dict.fromkeys(keys))
+        for start in range(0, len(uniq), 500):
+            chunk = uniq[start : start + 500]
+            q = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT * FROM answers WHERE key IN ({q})", chunk):
+                found[r["key"]] = r
+        return found
+
+    def save_answers(self, rows: Sequence[tuple[str, str, str, int, int, float]]) -> None:
+        """(key, model_id, output, prompt_tokens, completion_tokens, seconds) each; the
+        first answer to a question stays (at temperature 0 a second one is the same)."""
+        with self.tx() as db:
+            db.executemany("INSERT OR IGNORE INTO answers VALUES (?,?,?,?,?,?)", rows)
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

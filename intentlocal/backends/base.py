@@ -82,6 +82,9 @@ class Generation:
     completion_tokens: int
     seconds: float
     cached_tokens: int = 0
+    reused_seconds: float | None = None
+    """Set when the answer was not decoded but reused (pipeline.reuse): the seconds
+    the call that first wrote it took, so a run can say what its labels cost."""
 
 
 @runtime_checkable
@@ -114,6 +117,21 @@ def conversation(
         joined = Message(messages[0].role, static_messages[-1].content + messages[0].content)
         return [*static_messages[:-1], joined, *messages[1:]]
     return [*static_messages, *messages]
+
+
+def request_key(model_id: str, request: Request, temperature: float) -> str:
+    """What makes two calls the same question: the model, the whole chat as the model
+    sees it (conversation, so where the static head is cut does not matter), the
+    grammar and the token budget. At temperature 0 the same question gets the same
+    answer, which is what lets a run reuse an answer instead of decoding it again."""
+    import hashlib
+    import json
+
+    chat = [[m.role, m.content] for m in conversation(request.static_messages,
+                                                        request.messages)]
+    blob = json.dumps([model_id, request.grammar.grammar_id, request.max_tokens,
+                       float(temperature), chat], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def generate_all(generator: Generator, requests: Sequence[Request]) -> list[Generation]:

@@ -50,6 +50,7 @@ from intentlocal.pipeline.labels import (
     selection_request,
 )
 from intentlocal.pipeline.neighbours import nearest_neighbours
+from intentlocal.pipeline.reuse import answers_writer
 from intentlocal.store import Store
 
 
@@ -125,6 +126,8 @@ class Runner:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
+        # What the stages decode through: the store's earlier answers first.
+        self.writer = answers_writer(generator, store, settings)
         self.clusterer = clusterer or make_clusterer(
             settings.clusterer, settings.kmeans_init, settings.seed
         )
@@ -325,7 +328,7 @@ class Runner:
                 )
                 for uid in chunk
             ]
-            gens = generate_all(self.generator, requests)
+            gens = generate_all(self.writer, requests)
             labels = [read_initial_label(model_id, gen) for gen in gens]
             self.store.record_steps(
                 run_id,
@@ -345,12 +348,14 @@ class Runner:
                         completion_tokens=gen.completion_tokens,
                         cached_tokens=gen.cached_tokens,
                         seconds=gen.seconds,
+                        reused_seconds=gen.reused_seconds,
                     )
                     for uid, gen, label in zip(chunk, gens, labels, strict=True)
                 ],
             )
             for uid, gen, label in zip(chunk, gens, labels, strict=True):
-                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens,
+                                      gen.reused_seconds is None)
                 self.progress(
                     ProgressEvent(
                         "initial",
@@ -423,7 +428,7 @@ class Runner:
                 )
                 for uid in chunk
             ]
-            gens = generate_all(self.generator, requests)
+            gens = generate_all(self.writer, requests)
             steps = []
             for uid, req, gen in zip(chunk, requests, gens, strict=True):
                 nb, cands = plans[uid]
@@ -444,13 +449,15 @@ class Runner:
                         completion_tokens=gen.completion_tokens,
                         cached_tokens=gen.cached_tokens,
                         seconds=gen.seconds,
+                        reused_seconds=gen.reused_seconds,
                     )
                 )
             self.store.record_steps(run_id, it, steps)
             for step, gen in zip(steps, gens, strict=True):
                 if step["labels"]:
                     added += 1
-                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens, True)
+                eta, tps = meter.tick(gen.prompt_tokens - gen.cached_tokens,
+                                      gen.reused_seconds is None)
                 self.progress(
                     ProgressEvent(
                         f"refine-{it}",

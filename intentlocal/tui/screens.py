@@ -747,7 +747,10 @@ class HistoryScreen(Screen):
             if step["called"]:
                 out.append(f"  model {step['model_id']} · prompt {step['prompt_hash']} · "
                            f"{step['prompt_tokens']}+{step['completion_tokens']} tokens · "
-                           f"{step['seconds']:.2f} s\n", style="dim")
+                           + (f"{step['seconds']:.2f} s" if step.get("reused_seconds") is None
+                              else "answer reused from an earlier run of the same question "
+                              f"(that call took {step['reused_seconds']:.2f} s)")
+                           + "\n", style="dim")
             out.append("\n")
         self.query_one("#history-body", Static).update(out)
 

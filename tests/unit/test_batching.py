@@ -70,7 +70,8 @@ def test_the_runner_sends_batches_of_parallel_calls() -> None:
 
 @pytest.mark.parametrize("after", [1, 2, 4, 5])
 def test_a_resumed_run_decodes_the_same_batches_and_ends_the_same(after: int) -> None:
-    settings = Settings(k="4", neighbours=3, max_iterations=3, parallel=3)
+    # no reuse: the reference run's answers (same store) would answer the resumed run's
+    settings = Settings(k="4", neighbours=3, max_iterations=3, parallel=3, reuse_answers=False)
     ref_store, ref = Store(), BatchingFake()
     ref_res = execute_run(ref_store, start_run(ref_store, _corpus(), settings),
                           embedder=FakeEmbedder(), generator=ref)

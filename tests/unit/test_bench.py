@@ -30,26 +30,37 @@ def test_label_features_weigh_shared_rare_labels_and_ignore_spelling() -> None:
     np.testing.assert_allclose(np.linalg.norm(x[0, 3:]), 0.5, rtol=1e-5)
 
 
-def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    gen = FakeGenerator()
-    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), gen))
+def _bench_set(tmp_path: Path) -> Path:
     data = tmp_path / "set" / "test.jsonl"
-    data.parent.mkdir()
+    data.parent.mkdir(exist_ok=True)
     gold = [t.split()[1] for t in SUPPORT_TEXTS]
     data.write_text("".join(json.dumps({"text": t, "label": g}) + "\n"
                             for t, g in zip(SUPPORT_TEXTS, gold, strict=True)))
+    return data
+
+
+MAIN_ROWS = {"K-means on embeddings", "initial labels ⊕ text", "refined labels ⊕ text",
+             "select clusterer on embeddings",
+             "select clusterer, initial mix w=0.1 for umap-hdbscan only",
+             "select clusterer, refined mix w=0.1 for umap-hdbscan only"}
+ABLATION_ROWS = {"refined labels, tf-idf concat w=0.25", "refined labels, mix w=0.5",
+                 "refined labels alone",
+                 "select clusterer, refined mix w=0.1, labels guide the splits",
+                 "select clusterer, refined labels guide the splits",
+                 "select clusterer, refined labels ⊕ text"}
+
+
+def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = FakeGenerator()
+    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), gen))
+    data = _bench_set(tmp_path)
     out = tmp_path / "reports"
     code = cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
-                     "--out", str(out)])
+                     "--ablations", "--out", str(out)])
     assert code == 0
     report = json.loads((out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.json").read_text())
     names = {r["pipeline"] for r in report["rows"]}
-    assert {"K-means on embeddings", "initial labels ⊕ text", "refined labels ⊕ text",
-            "refined labels, tf-idf concat w=0.25", "refined labels, mix w=0.5",
-            "select clusterer on embeddings",
-            "select clusterer, refined mix w=0.1, labels guide the splits",
-            "select clusterer, refined mix w=0.1 for umap-hdbscan only",
-            "select clusterer, refined labels ⊕ text"} <= names
+    assert MAIN_ROWS | ABLATION_ROWS <= names
     # every select row has its consensus twin, from the same candidates' partitions
     assert {n.replace("select clusterer", "consensus clusterer")
             for n in names if n.startswith("select clusterer")} <= names
@@ -66,6 +77,31 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             f"{report['k_est_embeddings']} (error {report['k_est_embeddings_error_pct']} %)"
             in md)
     assert f"K estimated on refined labels ⊕ text: {report['k_est_refined']}" in md
+
+
+def test_bench_by_default_the_issue_table_and_a_second_bench_reuses_the_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --ablations the rows of issue 7's table only; a second bench of the same
+    set in the same store asks the LLM nothing and says what the labels first cost."""
+    first, second = FakeGenerator(), FakeGenerator()
+    gens = iter([first, second])
+    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), next(gens)))
+    data = _bench_set(tmp_path)
+    reports = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        assert cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
+                         "--out", str(out)]) == 0
+        reports.append(json.loads((out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.json")
+                                  .read_text()))
+    names = {r["pipeline"] for r in reports[0]["rows"]}
+    assert MAIN_ROWS <= names and not names & ABLATION_ROWS
+    assert first.calls and not second.calls
+    a, b = reports[0]["llm"], reports[1]["llm"]
+    assert a["reused_calls"] == 0 and b["reused_calls"] == b["calls"] == a["calls"]
+    assert b["reused_seconds"] == pytest.approx(a["llm_seconds"])
+    assert reports[0]["rows"] == reports[1]["rows"]  # the same labels, the same table
+    md = (tmp_path / "b" / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
+    assert f"{b['calls']} of them answered from the store's earlier answers" in md
 
 
 def test_label_features_reduce_when_large() -> None:

@@ -117,8 +117,10 @@ class _Interrupting(FakeGenerator):
 
 @pytest.mark.parametrize("after", [1, 7, 16, 20, 27])
 def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
-    # min_share 1: on 3 fake neighbours the default 4 (then: all 3) offers too few calls
-    settings = Settings(k="4", neighbours=3, max_iterations=3, selector="llm", min_share=1)
+    # min_share 1: on 3 fake neighbours the default 4 (then: all 3) offers too few calls;
+    # no reuse: the reference run's answers would answer the resumed run's calls
+    settings = Settings(k="4", neighbours=3, max_iterations=3, selector="llm", min_share=1,
+                        reuse_answers=False)
     corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, 17)), "mem")
     ref_store = Store()
     ref_gen = FakeGenerator()
