@@ -87,3 +87,18 @@ def test_kill_9_during_labelling_then_resume(tmp_path: Path, minilm_dir, qwen_pa
     db = sqlite3.connect(home / "runs.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT status FROM runs").fetchone()[0] == "finished"
+
+    # The same texts again with another K: every initial question was answered in this
+    # store, so the real model decodes none of them and writes the same labels.
+    again = _cli(ref_home, *[a if a != "6" else "5" for a in args])
+    _, err = again.communicate(timeout=900)
+    assert again.returncode == 0, err[-2000:]
+    db = sqlite3.connect(ref_home / "runs.sqlite3")
+    first, second = (db.execute(
+        "SELECT s.uid, s.output, s.reused_seconds, s.model_id FROM steps s WHERE run_id=?"
+        " AND iteration=0 ORDER BY uid", (run,)).fetchall() for run in (1, 2))
+    db.close()
+    assert len(second) == len(first) > 0
+    assert [r[:2] for r in second] == [r[:2] for r in first]
+    assert all(r[2] is None for r in first) and all(r[2] is not None for r in second)
+    assert {r[3] for r in second} == {r[3] for r in first}  # the model that wrote them

@@ -120,7 +120,7 @@ def test_keep_answers_refuses_a_sampled_run(tmp_path: Path) -> None:
     store = Store(tmp_path / "runs.sqlite3")
     run_id, _ = _run(store, Settings(k="4", neighbours=3, max_iterations=0, temperature=0.5),
                      FakeGenerator())
-    with pytest.raises(RunError, match="temperature 0.5"):
+    with pytest.raises(RunError, match=r"temperature 0\.5"):
         keep_answers(store, run_id)
 
 
