@@ -138,3 +138,28 @@ def test_a_resumed_bench_keeps_the_runs_own_settings(
     assert "ignored: parallel=3 (the run has 2)" in capsys.readouterr().err
     report = json.loads((out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.json").read_text())
     assert report["settings"]["parallel"] == 2
+
+
+def test_the_bench_clusters_distinct_texts_and_scores_every_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a run does: a repeated text is one point (UMAP is not indifferent to exact
+    duplicates), and each of its rows is scored with its cluster."""
+    from intentlocal.bench import kmeans_scores
+
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], dtype=np.float32)
+    gold = ["a", "a", "a", "b", "b", "c"]
+    r = kmeans_scores(x, gold, 3, expand=[0, 0, 0, 1, 1, 2])
+    assert r["acc"] == pytest.approx(100.0)
+    with pytest.raises(ValueError):  # without expand the rows and points disagree
+        kmeans_scores(x, gold, 3)
+
+    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), FakeGenerator()))
+    data = tmp_path / "set" / "test.jsonl"
+    data.parent.mkdir()
+    texts = [*SUPPORT_TEXTS, SUPPORT_TEXTS[0], SUPPORT_TEXTS[1].upper()]
+    data.write_text("".join(json.dumps({"text": t, "label": t.split()[1].lower()}) + "\n"
+                            for t in texts))
+    assert cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
+                     "--no-llm", "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / f"bench_set_{len(texts)}_s0_nollm.json").read_text())
+    assert report["n_texts"] == len(texts) and report["n_distinct"] == len(SUPPORT_TEXTS)
