@@ -23,14 +23,17 @@ ROWS = [
     ("initial labels ⊕ text", "K-means, initial labels ⊕ text (no refinement)"),
     ("refined labels ⊕ text", "K-means, refined labels ⊕ text (the paper's)"),
     ("select clusterer on embeddings", "default clusterer, texts alone"),
+    ("select clusterer, initial mix w=0.1 for umap-hdbscan only",
+     "default clusterer, initial labels for umap-hdbscan (the default without refinement)"),
     ("select clusterer, refined labels guide the splits",
-     "default clusterer, labels choose the splits (the product's default)"),
+     "default clusterer, labels choose the splits (the product's default until 5 Dec)"),
     ("select clusterer, refined mix w=0.1",
      "default clusterer, refined mix w=0.1, labels unused (reports before 5 Dec)"),
     ("select clusterer, refined mix w=0.1, labels guide the splits",
      "default clusterer, refined mix w=0.1, labels choose the splits (--final mix)"),
     ("select clusterer, refined mix w=0.1 for umap-hdbscan only",
-     "default clusterer, refined mix w=0.1 for umap-hdbscan only (--density-weight 0.1)"),
+     "default clusterer, refined labels for umap-hdbscan (--density-weight 0.1, the "
+     "product's default since 5 Dec)"),
     ("select clusterer, refined labels ⊕ text", "default clusterer, refined labels ⊕ text"),
 ]
 
@@ -39,6 +42,18 @@ def cell(row: dict | None) -> str:
     if row is None:
         return "-"
     return f"{row['acc']:.1f} ± {row['acc_sd']:.1f} / {row['nmi']:.1f}"
+
+
+def llm_cell(r: dict) -> str:
+    """The LLM's seconds; for answers reused from an earlier run of the same questions
+    (pipeline.reuse), what their first calls took, said as such."""
+    llm = r["llm"]
+    if llm.get("reused_calls"):
+        fresh = llm["calls"] - llm["reused_calls"]
+        return (f"{llm['reused_seconds'] + llm['llm_seconds']:.0f} ({llm['calls']}; "
+                f"{llm['reused_calls']} answers reused, timed when first decoded"
+                + (f", {fresh} decoded now" if fresh else "") + ")")
+    return f"{llm['llm_seconds']:.0f} ({llm['calls']})"
 
 
 def table(reports: list[dict]) -> str:
@@ -62,8 +77,12 @@ def table(reports: list[dict]) -> str:
                     c += f" (K {hit['k']})"
                 cells.append(c)
             out.append(f"| {label} | {mode.split()[0]} | " + " | ".join(cells) + " |")
-    out.append("| LLM seconds (calls) | | " + " | ".join(
-        f"{r['llm']['llm_seconds']:.0f} ({r['llm']['calls']})" for r in reports) + " |")
+    out.append("| LLM seconds (calls) | | " + " | ".join(llm_cell(r) for r in reports) + " |")
+    if all("stages" in r for r in reports):
+        other = [sum(d["seconds"] for st, d in r["stages"].items() if st != "initial")
+                 for r in reports]
+        out.append("| a run's other stages, seconds (embedding, neighbours, refinement, "
+                   "clustering) | | " + " | ".join(f"{v:.0f}" for v in other) + " |")
     out.append("| bench wall seconds / peak RSS MB | | " + " | ".join(
         f"{r['wall_seconds']:.0f} / {r['peak_rss_mb']:.0f}" for r in reports) + " |")
     return "\n".join(out)

@@ -35,3 +35,12 @@ def test_table_reads_each_cell_and_marks_missing_rows(tmp_path: Path, capsys) ->
     joined = lines["| default clusterer, refined labels ⊕ text|true"]
     assert "84.1 ± 0.1 / 89.0" in joined and joined.endswith("| - |")
     assert capsys.readouterr().out == out.read_text()
+
+
+def test_reused_answers_are_timed_as_first_decoded_and_said_so() -> None:
+    from scripts.bench_summary import llm_cell
+
+    r = {"llm": {"llm_seconds": 2.0, "calls": 10, "reused_calls": 8, "reused_seconds": 40.0}}
+    assert llm_cell(r) == ("42 (10; 8 answers reused, timed when first decoded, 2 decoded "
+                           "now)")
+    assert llm_cell({"llm": {"llm_seconds": 12.3, "calls": 100}}) == "12 (100)"
