@@ -81,8 +81,9 @@ def table(reports: list[dict]) -> str:
     if all("stages" in r for r in reports):
         other = [sum(d["seconds"] for st, d in r["stages"].items() if st != "initial")
                  for r in reports]
-        out.append("| a run's other stages, seconds (embedding, neighbours, refinement, "
-                   "clustering) | | " + " | ".join(f"{v:.0f}" for v in other) + " |")
+        out.append("| a run's other stages, seconds (neighbours, refinement, clustering; "
+                   "embedding, unless the store had the vectors) | | "
+                   + " | ".join(f"{v:.0f}" for v in other) + " |")
     out.append("| bench wall seconds / peak RSS MB | | " + " | ".join(
         f"{r['wall_seconds']:.0f} / {r['peak_rss_mb']:.0f}" for r in reports) + " |")
     return "\n".join(out)
