@@ -150,6 +150,10 @@ class LlamaCppGenerator:
             raise ModelError(f"LLM file {self.path} does not exist")
         self._check_magic()  # now, not at the first call: a bad file leaves no half-made run
         self.model_id = model_id or self.path.name
+        # A name from the manifest stands for bytes checked against its SHA-256 (and a
+        # requantised copy whose bytes differ carries their hash); a file's own name
+        # stands for nothing: two files called model.gguf are two models.
+        self._named_by_file = self.model_id == self.path.name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.n_threads_batch = n_threads_batch or self.n_threads
@@ -170,6 +174,24 @@ class LlamaCppGenerator:
         self._grammars: dict[str, Any] = {}
         self._prefix: list[int] = []
         self._lock = threading.Lock()
+
+    @property
+    def answers_id(self) -> str:
+        """What the store's reused answers are keyed by (pipeline.reuse): the model id,
+        and for a user's own file also a fingerprint of its bytes, so that another file
+        of the same name (a replaced download, another quantisation) never gets this
+        one's answers."""
+        if not self._named_by_file:
+            return self.model_id
+        import hashlib
+
+        size = self.path.stat().st_size
+        h = hashlib.sha256(str(size).encode())
+        with self.path.open("rb") as f:
+            h.update(f.read(1 << 20))
+            f.seek(max(0, size - (1 << 20)))
+            h.update(f.read(1 << 20))
+        return f"{self.model_id}@{h.hexdigest()[:12]}"
 
     def _check_magic(self) -> None:
         try:

@@ -29,13 +29,15 @@ class ReusingGenerator:
     def __init__(self, inner: Generator, store: Store, temperature: float) -> None:
         self.inner, self.store, self.temperature = inner, store, temperature
         self.model_id = inner.model_id
+        # A backend whose model_id does not identify its weights says what does.
+        self.key_id = str(getattr(inner, "answers_id", None) or inner.model_id)
 
     def generate(self, static_messages: Sequence[Any], messages: Sequence[Any], grammar: Any,
                  max_tokens: int = 48) -> Generation:
         return self.generate_many([Request(static_messages, messages, grammar, max_tokens)])[0]
 
     def generate_many(self, requests: Sequence[Request]) -> list[Generation]:
-        keys = [request_key(self.model_id, r, self.temperature) for r in requests]
+        keys = [request_key(self.key_id, r, self.temperature) for r in requests]
         known = self.store.answers(keys)
         out: list[Generation | None] = [None] * len(requests)
         for i, key in enumerate(keys):
@@ -50,7 +52,7 @@ class ReusingGenerator:
             # Kept before the run records its steps: a crash between the two loses no
             # decoded answer (the resumed run reuses it).
             self.store.save_answers([
-                (keys[i], self.model_id, g.text, g.prompt_tokens, g.completion_tokens,
+                (keys[i], self.key_id, g.text, g.prompt_tokens, g.completion_tokens,
                  g.seconds) for i, g in zip(todo, fresh, strict=True)])
             for i, g in zip(todo, fresh, strict=True):
                 out[i] = g
@@ -70,6 +72,13 @@ def answers_writer(generator: Generator, store: Store, settings: Any) -> Generat
     return generator
 
 
+def _is_own_file(llm: str) -> bool:
+    """A user's GGUF path rather than a manifest name (backends.registry's rule)."""
+    from pathlib import Path
+
+    return llm.endswith(".gguf") or "/" in llm or "\\" in llm or Path(llm).exists()
+
+
 def keep_answers(store: Store, run_id: int) -> tuple[int, int]:
     """Puts the initial-label answers of a run made before the store kept answers
     (before 5 Dec) into it, so later runs on the same texts reuse them. Each question
@@ -84,6 +93,9 @@ def keep_answers(store: Store, run_id: int) -> tuple[int, int]:
     if settings.temperature != 0:
         raise RunError(f"run {run_id} sampled at temperature {settings.temperature}: its "
                        "answers are not the questions' (only temperature 0 is kept)")
+    if _is_own_file(settings.llm):
+        raise RunError(f"run {run_id} used the LLM file {settings.llm}: its answers are kept "
+                       "by the file's bytes, which the run did not record")
     uniques = store.uniques(run_id)
     prompts: dict[str, PromptTemplate] = {}
     rows, skipped = [], 0

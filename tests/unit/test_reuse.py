@@ -143,3 +143,30 @@ def test_the_keep_answers_script(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert f"run 1: {len(set(SUPPORT_TEXTS))} answers kept, 0 steps skipped" in captured.out
     assert "run 2: skipped" in captured.err and "temperature 0.5" in captured.err
     assert script.main([str(tmp_path / "missing.sqlite3")]) == 2
+
+
+def test_a_users_own_gguf_is_keyed_by_its_bytes_not_its_name(tmp_path: Path) -> None:
+    """Two files called model.gguf are two models: neither gets the other's answers; a
+    manifest name (bytes checked at fetch) is its own key."""
+    from intentlocal.backends.llm import LlamaCppGenerator
+
+    ids = []
+    for folder, body in (("a", b"one"), ("b", b"two")):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / "model.gguf"
+        path.write_bytes(b"GGUF" + body * 1000)
+        gen = LlamaCppGenerator(path)
+        assert gen.model_id == "model.gguf"
+        ids.append(gen.answers_id)
+        assert ReusingGenerator(gen, Store(tmp_path / "s.sqlite3"), 0.0).key_id == ids[-1]
+    assert ids[0] != ids[1] and all(i.startswith("model.gguf@") for i in ids)
+    named = LlamaCppGenerator(tmp_path / "a" / "model.gguf", model_id="qwen2.5-coder-0.5b")
+    assert named.answers_id == "qwen2.5-coder-0.5b"
+
+
+def test_keep_answers_refuses_a_run_of_an_own_gguf_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runs.sqlite3")
+    run_id, _ = _run(store, Settings(k="4", neighbours=3, max_iterations=0,
+                                     llm=str(tmp_path / "mine.gguf")), FakeGenerator())
+    with pytest.raises(RunError, match=r"mine\.gguf"):
+        keep_answers(store, run_id)
