@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -32,6 +33,21 @@ def vectors_id(embedder: Embedder) -> str:
     ``vectors_id`` attribute; without one its model_id is the key.
     """
     return str(getattr(embedder, "vectors_id", None) or embedder.model_id)
+
+
+def file_fingerprint(path: Path) -> str:
+    """A short digest of a model file's size and its first and last MiB: what tells two
+    user files of the same name apart in the store's caches (vectors, answers) without
+    reading gigabytes. Manifest models need none: their bytes are checked at fetch."""
+    import hashlib
+
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        h.update(f.read(1 << 20))
+    return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -183,15 +183,9 @@ class LlamaCppGenerator:
         one's answers."""
         if not self._named_by_file:
             return self.model_id
-        import hashlib
+        from intentlocal.backends.base import file_fingerprint
 
-        size = self.path.stat().st_size
-        h = hashlib.sha256(str(size).encode())
-        with self.path.open("rb") as f:
-            h.update(f.read(1 << 20))
-            f.seek(max(0, size - (1 << 20)))
-            h.update(f.read(1 << 20))
-        return f"{self.model_id}@{h.hexdigest()[:12]}"
+        return f"{self.model_id}@{file_fingerprint(self.path)}"
 
     def _check_magic(self) -> None:
         try:

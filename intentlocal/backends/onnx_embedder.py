@@ -70,6 +70,7 @@ class OnnxEmbedder:
         threads: int | None = None,
         model_id: str | None = None,
         x64_precision: bool = True,
+        own_files: bool | None = None,
     ) -> None:
         p = Path(path)
         if not p.exists():
@@ -93,6 +94,10 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         self.model_id = model_id or f"{self.folder.name}/{self.onnx_path.name}"
+        # A user's folder is named by its path, which says nothing of its weights (two
+        # exports into folders called onnx are two models): its cached vectors are keyed
+        # by the ONNX file's fingerprint too. A manifest model's bytes were checked at fetch.
+        self.own_files = model_id is None if own_files is None else own_files
         self.x64_precision = x64_precision
         self._session: Any = None
         self._tokenizer: Any = None
@@ -102,8 +107,14 @@ class OnnxEmbedder:
     def vectors_id(self) -> str:
         """The embedding cache's key (backends.base.vectors_id): stores filled before the
         precision option (4 Dec) hold saturated int8 vectors under the bare model_id,
-        and those must not come back into a run made with the option."""
-        return f"{self.model_id}+x64q" if self.x64_precision else self.model_id
+        and those must not come back into a run made with the option; a user's own
+        folder adds its ONNX file's fingerprint (5 Dec)."""
+        key = self.model_id
+        if self.own_files:
+            from intentlocal.backends.base import file_fingerprint
+
+            key += f"@{file_fingerprint(self.onnx_path)}"
+        return f"{key}+x64q" if self.x64_precision else key
 
     # -- lazy loading -------------------------------------------------------
     def release(self) -> None:

@@ -52,11 +52,16 @@ def resolve_llm_path(ref: str) -> tuple[Path, str]:
     return path, (f"{ref}@{differs[:12]}" if differs else ref)
 
 
+def _is_path(name: str) -> bool:
+    """An embedder reference naming a folder or file rather than a manifest model."""
+    return Path(name).expanduser().exists() or "/" in name or name.endswith(".onnx")
+
+
 def resolve_embedder_path(ref: str) -> tuple[Path, str | None, str]:
     """Folder (or .onnx file), variant, and a stable model id."""
     name, variant = _split_variant(ref)
     p = Path(name).expanduser()
-    if p.exists() or "/" in name or name.endswith(".onnx"):
+    if _is_path(name):
         if not p.exists():
             raise ModelError(f"embedder path {p} does not exist")
         return p, variant, str(p.name) + (f":{variant}" if variant else "")
@@ -77,7 +82,8 @@ def load_embedder(ref: str, **kwargs):  # -> OnnxEmbedder
     from intentlocal.backends.onnx_embedder import OnnxEmbedder
 
     path, variant, model_id = resolve_embedder_path(ref)
-    return OnnxEmbedder(path, variant=variant, model_id=model_id, **kwargs)
+    return OnnxEmbedder(path, variant=variant, model_id=model_id,
+                        own_files=_is_path(_split_variant(ref)[0]), **kwargs)
 
 
 def load_llm(ref: str, **kwargs):  # -> LlamaCppGenerator

@@ -58,3 +58,25 @@ def test_vectors_made_under_another_arithmetic_are_not_reused(tmp_path) -> None:
     assert new.seen == ["a card", "a pin"]
     embed_cached(store, new, ["a pin"])
     assert new.seen == ["a card", "a pin"]  # its own vectors are cached as usual
+
+
+def test_own_onnx_folders_of_the_same_name_never_share_cached_vectors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two exports into folders called onnx are two models: the cache key carries the
+    ONNX file's fingerprint; a manifest model (bytes checked at fetch) keeps its name."""
+    from intentlocal.backends.base import vectors_id
+    from intentlocal.backends.onnx_embedder import OnnxEmbedder
+    from intentlocal.backends.registry import load_embedder
+
+    keys = []
+    for parent, weights in (("a", b"first"), ("b", b"second")):
+        folder = tmp_path / parent / "onnx"
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(weights * 100)
+        (folder / "tokenizer.json").write_text("{}")
+        emb = load_embedder(str(folder))
+        assert emb.model_id == "onnx" and emb.own_files
+        keys.append(vectors_id(emb))
+    assert keys[0] != keys[1] and all(k.startswith("onnx@") for k in keys)
+    named = OnnxEmbedder(tmp_path / "a" / "onnx", model_id="embeddinggemma-300m",
+                         own_files=False)
+    assert vectors_id(named) == "embeddinggemma-300m+x64q"
