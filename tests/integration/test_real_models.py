@@ -50,7 +50,11 @@ def test_the_int8_session_asks_for_onnxruntimes_x64_precision(minilm_dir) -> Non
     # ... but not the same vectors to the cache: stores filled without the option keep
     # saturated vectors under the bare model_id, which a run with it must not reuse
     assert on.model_id == off.model_id and vectors_id(on) != vectors_id(off)
-    assert vectors_id(off) == off.model_id
+    # a folder given by path is keyed by its ONNX file's bytes too (two folders of one
+    # name are two models), with no precision suffix when the option is off
+    from intentlocal.backends.base import file_fingerprint
+
+    assert vectors_id(off) == f"{off.model_id}@{file_fingerprint(off.onnx_path)}"
 
 
 def test_onnx_folder_without_tokenizer_is_a_clear_error(minilm_dir, tmp_path) -> None:
