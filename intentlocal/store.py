@@ -380,6 +380,11 @@ class Store:
                 (hash_, name, body),
             )
 
+    def prompt(self, hash_: str) -> tuple[str, str] | None:
+        """(name, body) of a prompt a run used, by the hash its labels carry."""
+        r = self.db.execute("SELECT name, body FROM prompts WHERE hash=?", (hash_,)).fetchone()
+        return None if r is None else (r["name"], r["body"])
+
     def steps(self, run_id: int, iteration: int) -> dict[int, sqlite3.Row]:
         return {
             r["uid"]: r

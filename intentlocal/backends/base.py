@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,12 +39,18 @@ def vectors_id(embedder: Embedder) -> str:
 def file_fingerprint(path: Path) -> str:
     """A short digest of a model file's size and its first and last MiB: what tells two
     user files of the same name apart in the store's caches (vectors, answers) without
-    reading gigabytes. Manifest models need none: their bytes are checked at fetch."""
+    reading gigabytes. Manifest models need none: their bytes are checked at fetch.
+    Read once per file version: the embedding cache asks for it at every embed call."""
+    st = path.stat()
+    return _fingerprint(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
     import hashlib
 
-    size = path.stat().st_size
     h = hashlib.sha256(str(size).encode())
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         h.update(f.read(1 << 20))
         f.seek(max(0, size - (1 << 20)))
         h.update(f.read(1 << 20))

@@ -144,6 +144,7 @@ class LlamaCppGenerator:
         fast_grammar: bool = True,
         extra_buffers: bool | None = None,
         parallel: int = 1,
+        own_file: bool | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -151,9 +152,10 @@ class LlamaCppGenerator:
         self._check_magic()  # now, not at the first call: a bad file leaves no half-made run
         self.model_id = model_id or self.path.name
         # A name from the manifest stands for bytes checked against its SHA-256 (and a
-        # requantised copy whose bytes differ carries their hash); a file's own name
-        # stands for nothing: two files called model.gguf are two models.
-        self._named_by_file = self.model_id == self.path.name
+        # requantised copy whose bytes differ carries their hash); a user's file is named
+        # by its path, which stands for nothing: two files called model.gguf are two
+        # models (registry.is_llm_path says which; no model_id given means a file).
+        self.own_file = model_id is None if own_file is None else own_file
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.n_threads_batch = n_threads_batch or self.n_threads
@@ -181,7 +183,7 @@ class LlamaCppGenerator:
         and for a user's own file also a fingerprint of its bytes, so that another file
         of the same name (a replaced download, another quantisation) never gets this
         one's answers."""
-        if not self._named_by_file:
+        if not self.own_file:
             return self.model_id
         from intentlocal.backends.base import file_fingerprint
 

@@ -20,11 +20,18 @@ def _split_variant(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
+def is_llm_path(ref: str) -> bool:
+    """An LLM reference naming a user's file rather than a manifest model: such a file's
+    name says nothing of its bytes (the caches key it by a fingerprint)."""
+    p = Path(ref).expanduser()
+    return p.suffix == ".gguf" or p.exists()
+
+
 def resolve_llm_path(ref: str) -> tuple[Path, str]:
     """Path to the GGUF file and a stable model id. ``NAME:VARIANT`` names a copy
     requantised from the fetched file (made on first use, see requantize.py)."""
     p = Path(ref).expanduser()
-    if p.suffix == ".gguf" or p.exists():
+    if is_llm_path(ref):
         if not p.is_file():
             raise ModelError(f"LLM file {p} does not exist")
         return p, p.name
@@ -52,7 +59,7 @@ def resolve_llm_path(ref: str) -> tuple[Path, str]:
     return path, (f"{ref}@{differs[:12]}" if differs else ref)
 
 
-def _is_path(name: str) -> bool:
+def is_embedder_path(name: str) -> bool:
     """An embedder reference naming a folder or file rather than a manifest model."""
     return Path(name).expanduser().exists() or "/" in name or name.endswith(".onnx")
 
@@ -61,7 +68,7 @@ def resolve_embedder_path(ref: str) -> tuple[Path, str | None, str]:
     """Folder (or .onnx file), variant, and a stable model id."""
     name, variant = _split_variant(ref)
     p = Path(name).expanduser()
-    if _is_path(name):
+    if is_embedder_path(name):
         if not p.exists():
             raise ModelError(f"embedder path {p} does not exist")
         return p, variant, str(p.name) + (f":{variant}" if variant else "")
@@ -83,11 +90,11 @@ def load_embedder(ref: str, **kwargs):  # -> OnnxEmbedder
 
     path, variant, model_id = resolve_embedder_path(ref)
     return OnnxEmbedder(path, variant=variant, model_id=model_id,
-                        own_files=_is_path(_split_variant(ref)[0]), **kwargs)
+                        own_files=is_embedder_path(_split_variant(ref)[0]), **kwargs)
 
 
 def load_llm(ref: str, **kwargs):  # -> LlamaCppGenerator
     from intentlocal.backends.llm import LlamaCppGenerator
 
     path, model_id = resolve_llm_path(ref)
-    return LlamaCppGenerator(path, model_id=model_id, **kwargs)
+    return LlamaCppGenerator(path, model_id=model_id, own_file=is_llm_path(ref), **kwargs)

@@ -61,13 +61,18 @@ def _literal_head(template: str) -> str:
     return literal.rstrip()
 
 
+def prompt_from_body(name: str, body: str) -> PromptTemplate:
+    """A prompt from its TOML text: a shipped file's, or the one a run stored by hash
+    (pipeline.reuse rebuilds an old run's questions from it)."""
+    data = tomllib.loads(body)
+    return PromptTemplate(name, data["system"].strip(), data["user"].strip(), body)
+
+
 @lru_cache(maxsize=16)
 def load_prompt(name: str, folder: Path | None = None) -> PromptTemplate:
     path = (folder or paths.prompts_dir()) / f"{name}.toml"
     try:
-        body = path.read_text(encoding="utf-8")
-        data = tomllib.loads(body)
-        return PromptTemplate(name, data["system"].strip(), data["user"].strip(), body)
+        return prompt_from_body(name, path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"prompt file {path} is missing") from exc
     except (tomllib.TOMLDecodeError, KeyError) as exc:

@@ -15,7 +15,6 @@ history and its cost stay true.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,28 +71,22 @@ def answers_writer(generator: Generator, store: Store, settings: Any) -> Generat
     return generator
 
 
-def _is_own_file(llm: str) -> bool:
-    """A user's GGUF path rather than a manifest name (backends.registry's rule)."""
-    from pathlib import Path
-
-    return llm.endswith(".gguf") or "/" in llm or "\\" in llm or Path(llm).exists()
-
-
 def keep_answers(store: Store, run_id: int) -> tuple[int, int]:
     """Puts the initial-label answers of a run made before the store kept answers
     (before 5 Dec) into it, so later runs on the same texts reuse them. Each question
     is rebuilt from what the run stored (its settings, the prompt body by hash, each
     text's neighbours) and kept only if its grammar is today's, so a rebuilt question
     is the one a new run asks. Returns (answers kept, steps skipped)."""
+    from intentlocal.backends.registry import is_llm_path
     from intentlocal.config import settings_from_dict
     from intentlocal.errors import RunError
-    from intentlocal.pipeline.labels import PromptTemplate, initial_request
+    from intentlocal.pipeline.labels import PromptTemplate, initial_request, prompt_from_body
 
     settings = settings_from_dict(store.run(run_id).settings)
     if settings.temperature != 0:
         raise RunError(f"run {run_id} sampled at temperature {settings.temperature}: its "
                        "answers are not the questions' (only temperature 0 is kept)")
-    if _is_own_file(settings.llm):
+    if is_llm_path(settings.llm):
         raise RunError(f"run {run_id} used the LLM file {settings.llm}: its answers are kept "
                        "by the file's bytes, which the run did not record")
     uniques = store.uniques(run_id)
@@ -104,13 +97,11 @@ def keep_answers(store: Store, run_id: int) -> tuple[int, int]:
             continue
         ph = step["prompt_hash"]
         if ph not in prompts:
-            r = store.db.execute("SELECT name, body FROM prompts WHERE hash=?", (ph,)).fetchone()
-            if r is None:
+            stored = store.prompt(ph)
+            if stored is None:
                 skipped += 1
                 continue
-            data = tomllib.loads(r["body"])
-            prompts[ph] = PromptTemplate(r["name"], data["system"].strip(),
-                                         data["user"].strip(), r["body"])
+            prompts[ph] = prompt_from_body(*stored)
         nbs = json.loads(step["neighbours_json"])[: settings.prompt_neighbours]
         req = initial_request(prompts[ph], uniques[uid],
                               [uniques[j] for j in nbs] if settings.initial_neighbours else [],
