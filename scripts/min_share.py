@@ -26,7 +26,8 @@ Each row gives the mean ± sd over the seeds and the mean of the per-seed differ
 the texts alone (same seed, same candidates), the fairer test of a small gain.
 
     python scripts/min_share.py SET STORE:RUN [--min-share 1,2,4] [--seeds 0,1,2,3,4]
-        [--weight 0.1] [--splits] [--density-only [--skip-mix]] [--auto-k] [--no-baselines]
+        [--weight 0.1] [--splits] [--density-only [--skip-mix]] [--texts-consensus]
+        [--auto-k] [--no-baselines]
         [--report FILE.md]
 """
 
@@ -95,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--density-only", action="store_true",
                     help="also each T's mix given to the umap-hdbscan candidate alone")
     ap.add_argument("--skip-mix", action="store_true",
-                    help="with --density-only: skip the rows mixing the labels for every "
-                         "candidate")
+                    help="skip the rows mixing the labels for every candidate")
     ap.add_argument("--no-baselines", action="store_true",
                     help="skip the default's and the initial labels' rows (texts alone stays: "
                          "the differences are to it)")
+    ap.add_argument("--texts-consensus", action="store_true",
+                    help="also each T's mix for umap-hdbscan alone, the consensus built from "
+                         "the candidates' partitions of the texts alone (the product's "
+                         "SelectClusterer(texts_consensus=True))")
     ap.add_argument("--auto-k", action="store_true",
                     help="also each row at the K estimated from its vectors")
     ap.add_argument("--report", type=Path)
@@ -116,14 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     def select(v: np.ndarray, labels: list[list[str]] | None,
-               at: int = k, density_on: np.ndarray | None = None) -> tuple[list, list[str]]:
-        sel, per, chosen = SelectClusterer(), [], []
-        if density_on is not None:
+               at: int = k, density_on: np.ndarray | None = None,
+               texts_consensus: bool = False) -> tuple[list, list[str]]:
+        sel, per, chosen = SelectClusterer(texts_consensus=texts_consensus), [], []
+        layout = None
+        if texts_consensus:  # the product's path: the layout goes to who takes it
+            layout = density_on
+        elif density_on is not None:
             sel.candidates["umap-hdbscan"] = OnVectors(sel.candidates["umap-hdbscan"],
                                                        density_on)
         for sd in seeds:
             sel.set_seed(sd)
-            per.append(scores(sr.gold, sel.fit_predict(v, at, labels=labels)[sr.uid_of]))
+            part = sel.fit_predict(v, at, labels=labels, layout=layout)
+            per.append(scores(sr.gold, part[sr.uid_of]))
             chosen.append(sel.chosen_)
         return per, chosen
 
@@ -138,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def add(name: str, v: np.ndarray, labels: list[list[str]] | None,
             stats: dict[str, float] | None = None,
-            density_on: np.ndarray | None = None) -> None:
+            density_on: np.ndarray | None = None, texts_consensus: bool = False) -> None:
         nonlocal base
-        per, chosen = select(v, labels, k, density_on)
+        per, chosen = select(v, labels, k, density_on, texts_consensus)
         if not base:
             base = per
         row = dict(row=name, **summarise(per), **paired(per, base),
@@ -148,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.auto_k:
             k_est = estimate(v)  # the texts' vectors for density_on: a run's K comes from them
             row["auto"] = dict(k=k_est, error_pct=round(100 * (k_est - k) / k, 1),
-                               **summarise(select(v, labels, k_est, density_on)[0]))
+                               **summarise(select(v, labels, k_est, density_on,
+                                                  texts_consensus)[0]))
         rows.append(row)
         print(f"{a.set_name} | {name} | {row['acc']:.1f} ± {row['acc_sd']:.1f} / "
               f"{row['nmi']:.1f} | {row['d_acc']:+.1f} ± {row['d_acc_sd']:.1f} "
@@ -167,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("T = 1 replay differs from the run's stored sets")
         st = label_stats(sets, gold_u)
         mix = mix_vectors(x, sets, embed, a.weight)
-        if not (a.skip_mix and a.density_only):
+        if not a.skip_mix:
             add(f"T = {t} refined, mixed at {a.weight}", mix, sets, st)
         if a.density_only:
             add(f"T = {t} refined, mixed at {a.weight} for umap-hdbscan only", x, sets, st,
                 density_on=mix)
+        if a.texts_consensus:
+            add(f"T = {t} refined, mixed at {a.weight} for umap-hdbscan only, consensus of "
+                "the texts' partitions", x, sets, st, density_on=mix, texts_consensus=True)
         if a.splits and t != 1:
             add(f"T = {t} refined, labels choose the splits", x, sets, st)
 
@@ -180,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{' --splits' if a.splits else ''}{' --auto-k' if a.auto_k else ''}"
         f"{' --no-baselines' if a.no_baselines else ''}"
         f"{' --density-only' if a.density_only else ''}"
-        f"{' --skip-mix' if a.skip_mix else ''}` — "
+        f"{' --skip-mix' if a.skip_mix else ''}"
+        f"{' --texts-consensus' if a.texts_consensus else ''}` — "
         f"select clusterer, true K = {k}, seeds {seeds}, "
         f"{n} distinct texts ({len(sr.gold)} rows scored); Δ = mean of per-seed differences "
         "to the texts alone.\n\n"

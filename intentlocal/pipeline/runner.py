@@ -255,9 +255,21 @@ class Runner:
                 "embed-layout",
                 lambda: self._mixed(text_vectors, label_sets, s.density_weight, "embed-layout"),
             )
+        names = self._label_vectors(label_sets)
         self._release_models()
         return self._cluster(run_id, uniques, label_sets, vectors, iterations, converged,
-                             layout)
+                             layout, names)
+
+    def _label_vectors(self, label_sets: list[list[str]]) -> dict[str, np.ndarray]:
+        """Each distinct final label's vector, for naming the clusters
+        (cluster.name_clusters). Refinement's join and the density layout embedded
+        these already, so they come from the cache; the embedder is still loaded here,
+        for runs that embedded none (no refinement, join text)."""
+        distinct = sorted({lab for labels in label_sets for lab in labels})
+        if not distinct:
+            return {}
+        vecs = self._embed([lab.replace("_", " ") for lab in distinct], "embed-names")
+        return dict(zip(distinct, vecs, strict=True))
 
     def _release_models(self) -> None:
         """Frees both models before clustering, which needs neither: their memory and
@@ -523,6 +535,7 @@ class Runner:
         iterations: int,
         converged: bool,
         layout: np.ndarray | None = None,
+        label_vectors: dict[str, np.ndarray] | None = None,
     ) -> RunResult:
         self._check_cancel()
         self.progress(ProgressEvent("cluster", 0, 1, "clustering"))
@@ -543,7 +556,7 @@ class Runner:
             unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide,
                                                        layout))
             assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
-            clusters = name_clusters(assignment, text_labels)
+            clusters = name_clusters(assignment, text_labels, label_vectors=label_vectors)
             self.store.save_clusters(run_id, clusters, assignment)
             self.store.save_coords(run_id, map_2d(vectors, self.settings.seed))
             return k, estimated, assignment, clusters

@@ -592,3 +592,27 @@ def test_a_tied_vote_goes_to_the_nearer_centroid() -> None:
         join_outliers(x, lab, "mode")
     with pytest.raises(RunError, match="unknown outlier rule"):
         DensityClusterer(outliers="nearest")
+
+
+def test_names_are_the_central_label_among_the_frequent_ones() -> None:
+    """Given the labels' vectors, a cluster is named by the frequent label nearest the
+    middle of its frequent labels: what "call_dad" and "call_mom" have in common, not
+    the one that happens to be carried most; a central label few texts carry is not a
+    name; without vectors the most shared label is, as before."""
+    from intentlocal.pipeline.cluster import name_clusters
+
+    sets = ([["call_dad"]] * 5 + [["call_mom"]] * 4 + [["make_call"]] * 3
+            + [["phone"]] + [["weather"]] * 2)
+    assignment = [0] * 13 + [1] * 2
+    unit = lambda v: np.asarray(v, dtype=float) / np.linalg.norm(v)  # noqa: E731
+    vectors = {"call_dad": unit([1, 0.5, 0]), "call_mom": unit([1, -0.5, 0]),
+               "make_call": unit([1, 0.05, 0]), "phone": unit([1, 0, 0]),
+               "weather": unit([0, 0, 1])}
+    plain = {c["id"]: c["name"] for c in name_clusters(assignment, sets)}
+    central = name_clusters(assignment, sets, label_vectors=vectors)
+    assert plain == {0: "call_dad", 1: "weather"}
+    assert {c["id"]: c["name"] for c in central} == {0: "make_call", 1: "weather"}
+    assert central[0]["top_labels"] == [["call_dad", 5], ["call_mom", 4], ["make_call", 3]]
+    # a second cluster whose central label is taken gets its next one
+    again = name_clusters([0] * 13 + [1] * 13, sets[:13] * 2, label_vectors=vectors)
+    assert [c["name"] for c in again] == ["make_call", "call_dad"]

@@ -80,3 +80,68 @@ def test_partitions_agreeing_on_fewer_than_k_groups_are_kept_as_they_are() -> No
     assert consensus_partition(same, 3, seed=0).tolist() == [0] * 6
     two = [np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])]
     assert consensus_partition(two, 3, seed=0).tolist() == [0, 0, 1, 1]
+
+
+class _ByVectors:
+    """A candidate that takes a layout, as umap-hdbscan does: one partition when it
+    clusters the layout (the labels mixed in), another on the texts' own vectors."""
+
+    def __init__(self, on_texts: np.ndarray, on_layout: np.ndarray) -> None:
+        self.on_texts, self.on_layout = on_texts, on_layout
+        self.found_, self.split_ = 0, ""
+
+    def fit_predict(self, x: np.ndarray, k: int, labels=None, layout=None) -> np.ndarray:
+        self.found_, self.split_ = (7, "share") if layout is not None else (5, "widest")
+        return self.on_layout if layout is not None else self.on_texts
+
+
+class _Fixed:
+    def __init__(self, part: np.ndarray) -> None:
+        self.part = part
+
+    def fit_predict(self, x: np.ndarray, k: int) -> np.ndarray:
+        return self.part
+
+
+def test_texts_consensus_combines_the_texts_partitions_not_the_layouts() -> None:
+    """With texts_consensus, the consensus is the one the texts alone give (the mixed-in
+    labels reach the selection through the density candidate only), while that
+    candidate's own partition and its reported counts are still the layout's."""
+    from intentlocal.pipeline.cluster import SelectClusterer
+
+    truth = np.repeat(np.arange(3), 20)
+    a, b = truth.copy(), truth.copy()
+    a[:5], b[20:25] = 1, 2
+    mixed = np.random.default_rng(1).integers(0, 3, 60)  # the layout's: unrelated
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    layout = x + 1.0
+
+    def select(texts_consensus: bool) -> SelectClusterer:
+        sel = SelectClusterer(texts_consensus=texts_consensus, candidates={
+            "a": _Fixed(a), "b": _Fixed(b), "umap-hdbscan": _ByVectors(truth, mixed)})
+        sel.fit_predict(x, 3, layout=layout)
+        return sel
+
+    on, off = select(True), select(False)
+    assert np.array_equal(on.partitions_["umap-hdbscan"], mixed)
+    assert scores(truth, on.partitions_["consensus"])["acc"] == 100.0
+    assert scores(truth, off.partitions_["consensus"])["acc"] < 100.0
+    assert on.scores_["umap-hdbscan"]["groups_found"] == 7  # the layout fit's, kept
+    assert on.scores_["umap-hdbscan"]["split"] == "share"
+    assert "consensus inputs" in on.seconds_ and "consensus inputs" not in off.seconds_
+    without_layout = SelectClusterer(texts_consensus=True, candidates={
+        "a": _Fixed(a), "b": _Fixed(b), "umap-hdbscan": _ByVectors(truth, mixed)})
+    without_layout.fit_predict(x, 3)  # nothing mixed in: nothing fitted twice
+    assert "consensus inputs" not in without_layout.seconds_
+
+
+def test_the_consensus_clusterer_can_combine_the_texts_partitions_too() -> None:
+    truth = np.repeat(np.arange(3), 20)
+    a, b = truth.copy(), truth.copy()
+    a[:5], b[20:25] = 1, 2
+    mixed = np.random.default_rng(1).integers(0, 3, 60)
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    cc = ConsensusClusterer(texts_consensus=True, candidates={
+        "a": _Fixed(a), "b": _Fixed(b), "umap-hdbscan": _ByVectors(truth, mixed)})
+    got = cc.fit_predict(x, 3, layout=x + 1.0)
+    assert scores(truth, got)["acc"] == 100.0

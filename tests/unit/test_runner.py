@@ -569,3 +569,25 @@ def test_shared_refinement_replays_the_runners_rule(max_select: int, min_share: 
     if min_share > 1:  # the setting reached the runner: any neighbour's labels differ
         anyone = shared_refinement(initial, nb, Settings().max_candidates, max_select, 1)
         assert [sorted(r) for r in anyone] != [sorted(s) for s in stored]
+
+
+def test_clusters_are_named_with_the_final_labels_vectors(monkeypatch) -> None:
+    """The runner hands name_clusters every final label's vector (from the embedding
+    cache refinement filled), taken before the embedder is released."""
+    from intentlocal.pipeline import runner as runner_module
+
+    seen: dict = {}
+    real = runner_module.name_clusters
+
+    def spy(assignment, label_sets, top=3, label_vectors=None):
+        seen["vectors"] = label_vectors
+        return real(assignment, label_sets, top, label_vectors=label_vectors)
+
+    monkeypatch.setattr(runner_module, "name_clusters", spy)
+    emb = FakeEmbedder()
+    m = IntentClusterer(embedder=emb, generator=FakeGenerator(), k="4", neighbours=3,
+                        max_iterations=1).fit(SUPPORT_TEXTS)
+    final = {lab for labels in m.label_sets_ for lab in labels}
+    assert set(seen["vectors"]) == final
+    lab = sorted(final)[0]
+    assert np.allclose(seen["vectors"][lab], emb.embed([lab.replace("_", " ")])[0])
