@@ -151,7 +151,10 @@ class Settings:
     0.7 on banking77, where it keeps the consensus; given to umap-hdbscan alone they
     keep both gains and cost banking77 nothing (-0.0 ± 0.7), clinc150 -0.4 ± 0.5 (both
     keep the consensus; their NMI -0.1, inside the spread). The label vectors are the
-    ones refinement embedded already: it costs no embedder pass (reports/min_share.md)."""
+    ones refinement embedded already: it costs no embedder pass (reports/min_share.md).
+    Since 5 Dec the consensus candidate is built from the candidates' partitions of the
+    texts alone (cluster.consensus_inputs), so where it is kept (banking77, clinc150)
+    the run gets the texts alone's clusters exactly (reports/texts_consensus.md)."""
     clusterer: str = "select"
     """What makes the K clusters. "select": K-means, K-means in the spectral embedding of
     the 15- and 25-nearest-neighbour graphs, and UMAP + HDBSCAN brought to K all run,
