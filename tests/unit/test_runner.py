@@ -245,6 +245,8 @@ def test_the_clustering_stage_records_its_parts_time() -> None:
     expected = {"auto_k", *SelectClusterer().candidates, "selection"}
     if SelectClusterer().consensus:  # the default: the candidates' consensus is timed too
         expected.add("consensus")
+    if SelectClusterer().texts_consensus and Settings().density_weight > 0:
+        expected.add("consensus inputs")  # umap-hdbscan fitted again on the texts alone
     assert set(parts) == expected
     assert all(v >= 0 for v in parts.values())
     stage = m.store_.stages(m.run_id_)["cluster"]["seconds"]
