@@ -63,12 +63,10 @@ def name_by(rule: str, members: dict[int, list[int]], text_labels: list[list[str
         if not counts:
             out[cid] = f"cluster_{cid}"
             continue
-        if rule == "most shared":
-            score = {lab: float(c) for lab, c in counts.items()}
-        elif rule == "specific":
+        if rule == "specific":
             score = {lab: c * c / run_counts[lab] for lab, c in counts.items()}
         else:
-            floor = min_count if rule == "central" else max(counts.values()) / 2
+            floor = min_count  # "central"
             pool = [lab for lab, c in counts.items() if c >= floor] or \
                 [max(counts, key=lambda lab: (counts[lab], lab))]
             centre = sum(counts[lab] * vec[lab] for lab in pool)

@@ -30,16 +30,26 @@ def mix_vectors(
     weight: float = 1.0,
 ) -> np.ndarray:
     """Text vector + weight · mean label vector, L2-normalised per row."""
-    distinct = sorted({lab for labels in label_sets for lab in labels})
-    if not distinct:
+    vec = label_vectors(label_sets, embed)
+    if not vec:
         return text_vectors
-    index = {lab: i for i, lab in enumerate(distinct)}
-    lv = embed([lab.replace("_", " ") for lab in distinct])
     out = text_vectors.astype(np.float32).copy()
     for r, labels in enumerate(label_sets):
         if labels:
-            out[r] += weight * lv[[index[lab] for lab in labels]].mean(axis=0)
+            out[r] += weight * np.mean([vec[lab] for lab in labels], axis=0)
     return unit_rows(out)
+
+
+def label_vectors(
+    label_sets: Sequence[Sequence[str]], embed: Callable[[list[str]], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each distinct label's vector, embedded once as words ("card_arrived" as "card
+    arrived"), in sorted order so that the embedding cache sees the same batches: the
+    mix and the cluster names (cluster.name_clusters) read the same vectors."""
+    distinct = sorted({lab for labels in label_sets for lab in labels})
+    if not distinct:
+        return {}
+    return dict(zip(distinct, embed([lab.replace("_", " ") for lab in distinct]), strict=True))
 
 
 def label_key(label: str) -> str:

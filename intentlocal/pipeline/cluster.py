@@ -1051,4 +1051,5 @@ def _central_first(ranked: list[str], counts: Counter,
     centre = (np.array([counts[lab] for lab in pool], dtype=np.float64)[:, None] * vecs).sum(0)
     sims = vecs @ centre / max(float(np.linalg.norm(centre)), 1e-12)
     central = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (-sims[i], i))]
-    return central + [lab for lab in ranked if lab not in set(pool)]
+    frequent = set(pool)
+    return central + [lab for lab in ranked if lab not in frequent]

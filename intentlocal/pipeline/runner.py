@@ -30,7 +30,12 @@ from intentlocal.backends.base import Embedder, Generator, generate_all
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar
-from intentlocal.pipeline.augment import concat_labels, join_labels, mix_vectors
+from intentlocal.pipeline.augment import (
+    concat_labels,
+    join_labels,
+    label_vectors,
+    mix_vectors,
+)
 from intentlocal.pipeline.autok import MapEquationK
 from intentlocal.pipeline.cluster import (
     canonical_ids,
@@ -265,11 +270,7 @@ class Runner:
         (cluster.name_clusters). Refinement's join and the density layout embedded
         these already, so they come from the cache; the embedder is still loaded here,
         for runs that embedded none (no refinement, join text)."""
-        distinct = sorted({lab for labels in label_sets for lab in labels})
-        if not distinct:
-            return {}
-        vecs = self._embed([lab.replace("_", " ") for lab in distinct], "embed-names")
-        return dict(zip(distinct, vecs, strict=True))
+        return label_vectors(label_sets, lambda b: self._embed(b, "embed-names"))
 
     def _release_models(self) -> None:
         """Frees both models before clustering, which needs neither: their memory and
