@@ -153,6 +153,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "temperature",
         "parallel",
         "label_splits",
+        "llm_names",
         "reuse_answers",
         "selector",
         "join",
@@ -235,10 +236,13 @@ def summary_line(store: Store, run_id: int, iterations: int, stats: dict) -> str
     what the LLM cost."""
     from intentlocal.results import describe_clusters
 
+    named = sum(1 for c in store.clusters(run_id) if c["name_model"])
+    naming = store.stages(run_id).get("name", {}).get("seconds", 0.0)
     return (
         f"{describe_clusters(store, run_id)}, {iterations} refinement iteration(s); "
         f"{stats['calls']} LLM calls, {stats['prompt_tokens']} prompt + "
         f"{stats['completion_tokens']} completion tokens"
+        + (f"; {named} cluster names written by the LLM in {naming:.0f} s" if named else "")
     )
 
 
@@ -368,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None,
                    help="ablation: UMAP + HDBSCAN splits groups by geometry alone, not "
                    "where the pseudo-labels differ")
+    r.add_argument("--llm-names", action=argparse.BooleanOptionalAction, dest="llm_names",
+                   default=None,
+                   help="let the LLM write each cluster's name from its labels and typical "
+                        "texts (one call per cluster); --no-llm-names: the most central "
+                        "of the cluster's frequent labels")
     r.add_argument("--no-reuse", action="store_false", dest="reuse_answers", default=None,
                    help="decode every LLM call, even one this store has answered before "
                    "(by default, at temperature 0, such answers are reused)")

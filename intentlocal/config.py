@@ -167,6 +167,11 @@ class Settings:
     """Let the pseudo-labels choose where the umap-hdbscan candidate splits a dense
     group to reach K: a split whose two halves the LLM labelled differently is
     preferred (cluster._split_labels). False: the geometry alone (the ablation)."""
+    llm_names: bool = False
+    """After clustering, the LLM writes each cluster's name from the labels its texts
+    carry and a few typical texts (pipeline.naming; one call per cluster), the label
+    rule's pick kept beside it. False: the rule's pick (cluster.name_clusters) names
+    the cluster."""
     seed: int = 0
     temperature: float = 0.0
     reuse_answers: bool = True
@@ -309,6 +314,7 @@ _BEFORE_FIELD: dict[str, Any] = {
     "auto_k_neighbours": lambda d: d.get("neighbours", 10),  # auto-K's graph used m
     "min_share": lambda d: 1,  # any neighbour's label was offered before 5 Dec
     "density_weight": lambda d: 0.0,  # umap-hdbscan clustered the texts alone before 5 Dec
+    "llm_names": lambda d: False,  # the label rule named every cluster before 6 Dec
 }
 
 

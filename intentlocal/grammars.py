@@ -32,6 +32,18 @@ def label_grammar() -> Grammar:
     return Grammar("label", gbnf)
 
 
+@lru_cache(maxsize=4)
+def name_grammar(max_words: int = 4) -> Grammar:
+    """A cluster name: a label of at most ``max_words`` words. Why shorter than a
+    label: asked to cover several labels, the 0.5B model strings them together
+    ("meeting_reminder_reminder_reminder_reminder") until the word limit stops it."""
+    gbnf = (
+        f'root ::= word ("_" word){{0,{max_words - 1}}}\n'
+        f"word ::= [a-z] [a-z0-9]{{0,{MAX_WORD_CHARS - 1}}}\n"
+    )
+    return Grammar(f"name{max_words}", gbnf)
+
+
 @lru_cache(maxsize=256)
 def selection_grammar(n: int, max_pick: int = 0) -> Grammar:
     """"none", or a strictly ascending comma-separated subset of 1..n.

@@ -178,7 +178,20 @@ def _m3(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3]
+def _m4(db: sqlite3.Connection) -> None:
+    """Who named each cluster: the label rule's pick (label_name), and where the LLM
+    wrote the name, its model and prompt hash (NULL: the rule's pick is the name)."""
+    _script(
+        db,
+        """
+        ALTER TABLE clusters ADD COLUMN label_name TEXT;
+        ALTER TABLE clusters ADD COLUMN name_model TEXT;
+        ALTER TABLE clusters ADD COLUMN name_prompt TEXT
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3, _m4]
 
 
 def text_hash(text: str) -> str:
@@ -570,10 +583,12 @@ class Store:
             db.execute("DELETE FROM clusters WHERE run_id=?", (run_id,))
             db.execute("DELETE FROM assignments WHERE run_id=?", (run_id,))
             db.executemany(
-                "INSERT INTO clusters (run_id, cluster_id, name, size, top_labels_json)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO clusters (run_id, cluster_id, name, size, top_labels_json,"
+                " label_name, name_model, name_prompt) VALUES (?,?,?,?,?,?,?,?)",
                 [
-                    (run_id, c["id"], c["name"], c["size"], json.dumps(c["top_labels"]))
+                    (run_id, c["id"], c["name"], c["size"], json.dumps(c["top_labels"]),
+                     c.get("label_name", c["name"]), c.get("name_model"),
+                     c.get("name_prompt"))
                     for c in clusters
                 ],
             )
@@ -590,6 +605,9 @@ class Store:
                 "size": r["size"],
                 "top_labels": json.loads(r["top_labels_json"]),
                 "renamed": bool(r["renamed"]),
+                "label_name": r["label_name"] or r["name"],
+                "name_model": r["name_model"],
+                "name_prompt": r["name_prompt"],
             }
             for r in self.db.execute(
                 "SELECT * FROM clusters WHERE run_id=? ORDER BY size DESC, cluster_id", (run_id,)
@@ -615,6 +633,17 @@ class Store:
     def coords(self, run_id: int) -> dict[int, tuple[float, float]]:
         return {r["uid"]: (r["x"], r["y"]) for r in self.db.execute(
             "SELECT uid, x, y FROM coords WHERE run_id=?", (run_id,))}
+
+    def save_cluster_names(self, run_id: int, clusters: Sequence[dict[str, Any]]) -> None:
+        """The names the LLM wrote (pipeline.naming), with who wrote them; a name the
+        user gave (renamed) is theirs and stays."""
+        with self.tx() as db:
+            db.executemany(
+                "UPDATE clusters SET name=?, label_name=?, name_model=?, name_prompt=?"
+                " WHERE run_id=? AND cluster_id=? AND renamed=0",
+                [(c["name"], c.get("label_name", c["name"]), c.get("name_model"),
+                  c.get("name_prompt"), run_id, c["id"]) for c in clusters],
+            )
 
     def merge_clusters(self, run_id: int, keep: int, absorb: int) -> None:
         """Moves every utterance of ``absorb`` into ``keep``; ``keep`` keeps its name."""

@@ -21,7 +21,14 @@ Rules (each gives unique names, larger clusters choosing first, as the product d
   labels' vectors): the same among the labels carried by at least half as many texts as
   the most shared one: central, but never a label few texts carry;
 * ``specific`` - count x (count / the label's count in the whole run): the c-TF-IDF
-  idea, a label carried mostly inside this cluster.
+  idea, a label carried mostly inside this cluster;
+* ``llm`` (with ``--llm``) - the LLM (the run's, or ``--name-llm``) writes each
+  cluster's name from its eight most shared labels (with counts) and its five most
+  typical distinct texts (``pipeline.naming.write_names``, prompts/name_cluster.toml);
+  where that name is another larger cluster's, the "central of the frequent" pick;
+* ``llm checked`` - the same names, each kept only where it is nearer the centre of
+  the labels shown than the "central of the frequent" pick (the product's rule with
+  ``llm_names``).
 
     python scripts/cluster_names.py SET=STORE:RUN [...] [--report reports/cluster_names.md]
 """
@@ -29,6 +36,7 @@ Rules (each gives unique names, larger clusters choosing first, as the product d
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -79,6 +87,38 @@ def name_by(rule: str, members: dict[int, list[int]], text_labels: list[list[str
     return out
 
 
+def llm_names(store: Any, settings: Any, embedder: Any, generator: Any, sr: Any,
+              members: dict[int, list[int]], text_labels: list[list[str]],
+              sets_u: list[list[str]], vec: dict[str, np.ndarray],
+              checked: bool) -> dict[int, str]:
+    """The product's LLM names (``naming.write_names``) over the run's distinct texts,
+    on top of the product's rule (the fallback for a name already taken or, ``checked``,
+    less central than the rule's pick)."""
+    from intentlocal.pipeline.cluster import name_clusters
+    from intentlocal.pipeline.embedding import embed_cached
+    from intentlocal.pipeline.labels import load_prompt
+    from intentlocal.pipeline.naming import write_names
+    from intentlocal.pipeline.reuse import answers_writer
+
+    assignment = [0] * sum(len(m) for m in members.values())
+    for cid, rows in members.items():
+        for i in rows:
+            assignment[i] = cid
+    clusters = name_clusters(assignment, text_labels, label_vectors=vec)
+    u_assign = [0] * len(sr.uniques)
+    for i, u in enumerate(sr.uid_of.tolist()):
+        u_assign[u] = assignment[i]
+    u_vectors = embed_cached(store, embedder, sr.uniques)
+    # through the store's answers: a run made with --llm-names, or the unchecked rule
+    # just before, asked these already
+    writer = answers_writer(generator, store, settings)
+    extra = dict(embed=lambda b: embed_cached(store, embedder, b), label_vectors=vec) \
+        if checked else {}
+    named = write_names(writer, load_prompt("name_cluster"), clusters, u_assign, sets_u,
+                        sr.uniques, u_vectors, **extra)
+    return {c["id"]: c["name"] for c in named}
+
+
 def main(argv: list[str] | None = None) -> int:
     from intentlocal.api import build_backends
     from intentlocal.config import settings_from_dict
@@ -89,13 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__, "cluster_names.md", seeds=None)
     ap.add_argument("--min-count", type=int, default=3)
     ap.add_argument("--show", type=int, default=10, help="largest clusters listed per set")
+    ap.add_argument("--llm", action="store_true", help="also score the LLM's names")
+    ap.add_argument("--name-llm", help="the LLM that writes the names (default: the run's)")
     a = ap.parse_args(argv)
-    report: dict[str, Any] = {"command": command(), "sets": []}
+    rules = [*RULES, "llm", "llm checked"] if a.llm else list(RULES)
+    report: dict[str, Any] = {"command": command(), "sets": [], "rules": rules}
     for set_name, path, run_id in run_specs(a.runs):
         sr = load_run(f"{path}:{run_id}", set_name, str(Path(a.data) / set_name / "test.jsonl"))
         store = Store(path)
         settings = settings_from_dict(store.run(run_id).settings)
-        embedder, _ = build_backends(settings)
+        embedder, generator = build_backends(settings)
+        namer = generator
+        if a.name_llm:
+            from intentlocal.backends.registry import load_llm
+
+            namer = load_llm(a.name_llm, seed=settings.seed, temperature=settings.temperature,
+                             n_ctx=settings.n_ctx, parallel=settings.parallel)
         iters = max(settings.max_iterations, 0)
         sets_u = store.label_sets(run_id, len(sr.uniques), iters)
         text_labels = [sets_u[u] for u in sr.uid_of.tolist()]
@@ -116,8 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         entry: dict[str, Any] = {"set": set_name, "run": f"{path}:{run_id}",
                                  "clusters": len(members), "rules": {}, "examples": []}
         names_of = {}
-        for rule in RULES:
-            names = name_by(rule, members, text_labels, vec, run_counts, a.min_count)
+        for rule in rules:
+            if rule.startswith("llm"):
+                t0 = time.perf_counter()
+                names = llm_names(store, settings, embedder, namer, sr, members, text_labels,
+                                  sets_u, vec, checked=rule == "llm checked")
+                entry[f"{rule} seconds"] = round(time.perf_counter() - t0, 1)
+                entry["name_llm"] = namer.model_id
+                new = sorted(set(names.values()) - set(vec))
+                if new:
+                    nv = embed_cached(store, embedder, [n.replace("_", " ") for n in new])
+                    vec.update(zip(new, nv, strict=True))
+            else:
+                names = name_by(rule, members, text_labels, vec, run_counts, a.min_count)
             names_of[rule] = names
             right, sim, weight = 0.0, 0.0, 0
             for cid, name in names.items():
@@ -136,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["examples"].append({
                 "size": len(members[cid]), "gold": majority[cid][0],
                 "gold_share": round(100 * majority[cid][1], 1),
-                **{rule: names_of[rule][cid] for rule in RULES}})
+                **{rule: names_of[rule][cid] for rule in rules}})
         report["sets"].append(entry)
         print(set_name, entry["rules"], file=sys.stderr, flush=True)
     write_report(report, a.report, markdown)
@@ -145,22 +205,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(r: dict[str, Any]) -> str:
+    rules = r.get("rules", RULES)
     lines = ["# Cluster names against the gold intents", "", f"`{r['command']}`", "",
              "Right: the gold intent name nearest the cluster's name (run's embedder, "
              "cosine) is the intent most of its texts carry; weighted by cluster size.", "",
-             "| set | clusters | " + " | ".join(f"{x}: right / cosine" for x in RULES) + " |",
-             "|---|---|" + "---|" * len(RULES)]
+             "| set | clusters | " + " | ".join(f"{x}: right / cosine" for x in rules) + " |",
+             "|---|---|" + "---|" * len(rules)]
     for s in r["sets"]:
         cells = " | ".join(f"{s['rules'][x]['right_pct']:.1f} % / "
-                           f"{s['rules'][x]['cosine_to_gold']:.3f}" for x in RULES)
+                           f"{s['rules'][x]['cosine_to_gold']:.3f}" for x in rules)
         lines.append(f"| {s['set']} | {s['clusters']} | {cells} |")
     for s in r["sets"]:
         lines += ["", f"## {s['set']}: the largest clusters", "",
-                  "| size | gold intent (share) | " + " | ".join(RULES) + " |",
-                  "|---|---|" + "---|" * len(RULES)]
+                  "| size | gold intent (share) | " + " | ".join(rules) + " |",
+                  "|---|---|" + "---|" * len(rules)]
         for e in s["examples"]:
             lines.append(f"| {e['size']} | {e['gold']} ({e['gold_share']:.0f} %) | "
-                         + " | ".join(e[x] for x in RULES) + " |")
+                         + " | ".join(e[x] for x in rules) + " |")
     return "\n".join(lines) + "\n"
 
 

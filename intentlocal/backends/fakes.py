@@ -91,8 +91,12 @@ def _section(prompt: str, name: str) -> str:
 
 
 def keyword_responder(messages: Sequence[Message], grammar: Grammar) -> str:
-    """Labels a message by its first two content words; selects candidates sharing a word."""
+    """Labels a message by its first two content words; selects candidates sharing a word;
+    names a cluster by the first label its prompt lists."""
     prompt = messages[-1].content
+    if grammar.name.startswith("name"):  # a cluster's name: its most shared label
+        m = re.search(r"^- ([a-z][a-z0-9_]*) \(\d+\)", prompt, re.MULTILINE)
+        return m.group(1) if m else "other"
     target = _section(prompt, "Message")
     words = content_words(target)
     if grammar.name == "label":

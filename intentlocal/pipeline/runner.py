@@ -54,6 +54,7 @@ from intentlocal.pipeline.labels import (
     read_selection,
     selection_request,
 )
+from intentlocal.pipeline.naming import write_names
 from intentlocal.pipeline.neighbours import nearest_neighbours
 from intentlocal.pipeline.reuse import answers_writer
 from intentlocal.store import Store
@@ -578,6 +579,11 @@ class Runner:
         # Timed like every stage: an interrupted clustering (a long auto-K search at
         # 10k texts) keeps the time it spent in the run's profile.
         k, estimated, assignment, clusters = self._timed(run_id, "cluster", cluster, detail_of)
+        if self.settings.llm_names:
+            clusters = self._timed(
+                run_id, "name",
+                lambda: self._write_names(run_id, rows, uniques, label_sets, vectors,
+                                          assignment, clusters, label_vectors))
         self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
         self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
         return RunResult(
@@ -593,6 +599,43 @@ class Runner:
             stage_seconds={st: d["seconds"] for st, d in self.store.stages(run_id).items()},
             vectors=vectors,
         )
+
+
+    def _write_names(
+        self,
+        run_id: int,
+        rows: list[tuple[int, int, str]],
+        uniques: list[str],
+        label_sets: list[list[str]],
+        vectors: np.ndarray,
+        assignment: list[int],
+        clusters: list[dict[str, Any]],
+        label_vectors: dict[str, np.ndarray] | None,
+    ) -> list[dict[str, Any]]:
+        """The LLM's cluster names (pipeline.naming), over the distinct texts, each kept
+        only where it is more central to the cluster's labels than the rule's pick. The
+        clusters are saved already under the rule's names, so a failure here loses
+        nothing: the run keeps those. Both models were released before clustering and
+        load again here (a few seconds)."""
+        prompt = load_prompt("name_cluster")
+        self.store.save_prompt(prompt.hash, "name_cluster", prompt.body)
+        u_assign = [0] * len(uniques)
+        for (_, uid, _), c in zip(rows, assignment, strict=True):
+            u_assign[uid] = c
+
+        def on_chunk(done: int, total: int) -> None:
+            self.progress(ProgressEvent("name", done, total, "naming clusters"))
+            if done < total:
+                self._check_cancel()
+
+        self.progress(ProgressEvent("name", 0, len(clusters), "naming clusters"))
+        named = write_names(self.writer, prompt, clusters, u_assign, label_sets, uniques,
+                            vectors, progress=on_chunk,
+                            embed=lambda b: self._embed(b, "embed-names"),
+                            label_vectors=label_vectors)
+        self.store.save_cluster_names(run_id, named)
+        self._release_models()
+        return named
 
 
 def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -280,7 +280,7 @@ def _pick(options: list[tuple[str, str]], preferred: str) -> Any:
 
 # -- progress -------------------------------------------------------------------------------
 STAGES = [("embed", "Embed"), ("initial", "Initial labels"), ("refine", "Refine"),
-          ("cluster", "Cluster")]
+          ("cluster", "Cluster"), ("name", "Name clusters")]
 
 
 class ProgressScreen(Screen):
@@ -301,7 +301,11 @@ class ProgressScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(f"Run {self.run_id}", id="run-title", classes="title")
+        # the naming row only for runs whose names the LLM writes (settings.llm_names)
+        named = bool(_app(self).store.run(self.run_id).settings.get("llm_names"))
         for key, label in STAGES:
+            if key == "name" and not named:
+                continue
             with Horizontal(classes="stage"):
                 yield Label(label, id=f"name-{key}")
                 yield ProgressBar(id=f"bar-{key}", show_eta=False)
@@ -338,7 +342,7 @@ class ProgressScreen(Screen):
     def show(self, ev: Any) -> None:
         key = ("embed" if ev.stage.startswith("embed") else
                "refine" if ev.stage.startswith("refine") else ev.stage)
-        if key not in dict(STAGES):
+        if key not in dict(STAGES) or not self.query(f"#bar-{key}"):
             return
         bar = self.query_one(f"#bar-{key}", ProgressBar)
         bar.update(total=max(ev.total, 1), progress=ev.done)
@@ -414,6 +418,8 @@ class ResultsScreen(Screen):
         self.cluster_filter = ""
         self.search = ""
         self.current: int | None = None
+        self.title_text = f"Run {run_id}"
+        self.clusters: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -444,9 +450,9 @@ class ResultsScreen(Screen):
             self.rows = []
         self.clusters = store.clusters(self.run_id)
         info = store.run(self.run_id)
-        self.query_one("#results-title", Static).update(
-            f"Run {self.run_id} · {info.name} · {len(self.rows)} texts · "
-            f"{len(self.clusters)} clusters")
+        self.title_text = (f"Run {self.run_id} · {info.name} · {len(self.rows)} texts · "
+                           f"{len(self.clusters)} clusters")
+        self.query_one("#results-title", Static).update(self.title_text)
         self.fill_clusters()
         self.fill_chart()
 
@@ -475,6 +481,11 @@ class ResultsScreen(Screen):
 
     def show_cluster(self, cluster_id: int | None) -> None:
         self.current = cluster_id
+        # who named the highlighted cluster, where the LLM did (settings.llm_names)
+        c = next((c for c in self.clusters if c["id"] == cluster_id), None)
+        note = (f" · {c['name']}: named by {c['name_model']}, the labels' pick was "
+                f"{c['label_name']}" if c is not None and c.get("name_model") else "")
+        self.query_one("#results-title", Static).update(self.title_text + note)
         table = self.query_one("#utterances", DataTable)
         table.clear()
         q = self.search.lower()

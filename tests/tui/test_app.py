@@ -246,3 +246,38 @@ async def test_merge_move_persist_and_map(tmp_path: Path) -> None:
     assert sum(sizes.values()) == len(SUPPORT_TEXTS)
     assert sizes[target] >= before[target] + before[first] - 1
     assert store.assignments(m.run_id_)[idx] == other
+
+
+@pytest.mark.asyncio
+async def test_a_run_with_llm_names_shows_the_naming_stage_and_who_named(
+        tmp_path: Path, monkeypatch) -> None:
+    """With llm_names the progress screen has a naming row that completes, and the
+    results say which model named the highlighted cluster and what the labels' pick was."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INTENTLOCAL_LLM_NAMES", "true")
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#k", Input).value = "4"
+        app.screen.query_one("#neighbours", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        await _wait_finished(pilot, progress)
+        assert progress.finished
+        bar = progress.query_one("#bar-name")
+        assert bar.total == 4 and bar.progress == 4
+        await pilot.press("enter")
+        await pilot.pause()
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        first = results.clusters[0]
+        app.store.save_cluster_names(progress.run_id, [
+            {"id": first["id"], "name": "written_name", "label_name": "the_pick",
+             "name_model": "fake-llm", "name_prompt": "0" * 16}])
+        results.reload()
+        await pilot.pause()
+        results.show_cluster(first["id"])
+        title = str(results.query_one("#results-title").render())
+        assert "written_name: named by fake-llm, the labels' pick was the_pick" in title

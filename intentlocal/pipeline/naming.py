@@ -1,0 +1,156 @@
+"""Cluster names written by the LLM: one grammar-constrained call per cluster.
+
+Why: ``cluster.name_clusters`` picks a cluster's name among the labels its texts
+carry. Where every one of those labels is one instance of the intent ("call_dad",
+"call_mom", "call_sister") no pick names the intent itself; the model, shown the
+cluster's labels with their counts and a few of its most typical texts, can write
+the general name. One call per cluster (K calls: seconds to a couple of minutes,
+against the thousands of calls of the labels). The rule's pick is kept beside the
+model's name, and is the fallback when the model's name is already another
+cluster's (larger clusters choose first, as in ``name_clusters``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from intentlocal.backends.base import Generator, Request, generate_all
+from intentlocal.errors import ModelError
+from intentlocal.grammars import name_grammar, parse_label
+from intentlocal.pipeline.labels import PromptTemplate, clip
+
+NAME_FIELDS = ("labels", "texts")
+
+
+def typical(vectors: np.ndarray, rows: Sequence[int], n: int) -> list[int]:
+    """The ``n`` rows nearest their (cosine) centre, nearest first: the texts that show
+    what the cluster is about rather than its edges, which it may share with a
+    neighbouring cluster."""
+    x = vectors[list(rows)]
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    centre = x.mean(axis=0)
+    order = np.argsort(-(x @ centre), kind="stable")[:n]
+    return [int(rows[i]) for i in order]
+
+
+def name_request(
+    prompt: PromptTemplate,
+    label_counts: Sequence[tuple[str, int]],
+    texts: Sequence[str],
+    chars: int = 120,
+) -> Request:
+    labels = "\n".join(f"- {lab} ({n})" for lab, n in label_counts) or "- (none)"
+    lines = "\n".join(f"- {clip(t, chars)}" for t in texts) or "- (none)"
+    static, msgs = prompt.messages(labels=labels, texts=lines)
+    return Request(static, msgs, name_grammar(), max_tokens=40)
+
+
+def tidy(name: str) -> str:
+    """``name`` with each word once ("reminder_reminder_set" -> "reminder_set"): greedy
+    decoding of a small model repeats words, and a repeated word never helps a name."""
+    words: list[str] = []
+    for w in name.split("_"):
+        if w not in words:
+            words.append(w)
+    return "_".join(words)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def write_names(
+    generator: Generator,
+    prompt: PromptTemplate,
+    clusters: Sequence[dict[str, Any]],
+    assignment: Sequence[int],
+    label_sets: Sequence[Sequence[str]],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    n_labels: int = 8,
+    n_texts: int = 5,
+    chunk: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+    label_vectors: Mapping[str, np.ndarray] | None = None,
+) -> list[dict[str, Any]]:
+    """``clusters`` (``name_clusters``' output) with each ``name`` the model's where it
+    is free, the rule's pick kept as ``label_name``, and who wrote the name
+    (``name_model``, ``name_prompt``: a name is a label too, and the history says
+    where every label came from). ``assignment``, ``label_sets``, ``texts`` and
+    ``vectors`` are aligned over the same items (a run passes its distinct texts).
+    The calls go in chunks of ``chunk`` (decoded together where the backend can), with
+    ``progress(done, total)`` after each: a run shows, and can be stopped, between them.
+
+    Given ``embed`` (labels as words to vectors) and the labels' vectors, a written name
+    is kept only when it sits nearer the centre of the labels shown (count-weighted mean
+    vector) than the rule's pick does: the general name of several specific labels
+    should, and a name built from one odd label or a few of them ("abbas_rock") does
+    not. ``name_checked`` says whether the check ran, ``name_accepted`` its verdict."""
+    members: dict[int, list[int]] = {}
+    for i, c in enumerate(assignment):
+        members.setdefault(int(c), []).append(i)
+    order = sorted(clusters, key=lambda c: (-c["size"], c["id"]))
+    requests, tops = [], []
+    for c in order:
+        rows = members.get(int(c["id"]), [])
+        counts = Counter(lab for i in rows for lab in set(label_sets[i]))
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n_labels]
+        shown = [texts[i] for i in typical(vectors, rows, n_texts)] if rows else []
+        requests.append(name_request(prompt, top, shown))
+        tops.append(top)
+    gens = []
+    for start in range(0, len(requests), chunk):
+        gens += generate_all(generator, requests[start:start + chunk])
+        if progress is not None:
+            progress(len(gens), len(requests))
+    written_names = []
+    for c, gen in zip(order, gens, strict=True):
+        try:
+            written_names.append(tidy(parse_label(gen.text)))
+        except ValueError as exc:
+            raise ModelError(
+                f"the LLM {generator.model_id} broke the label grammar naming cluster "
+                f"{c['id']}: {exc}") from exc
+    check = embed is not None and label_vectors is not None
+    accepted = [True] * len(order)
+    if embed is not None and label_vectors is not None:
+        vecs = dict(label_vectors)
+        fresh = sorted({w for w in written_names if w not in vecs})
+        if fresh:
+            vecs.update(zip(fresh, embed([w.replace("_", " ") for w in fresh]), strict=True))
+        for j, (c, top, written) in enumerate(zip(order, tops, written_names, strict=True)):
+            shown = [(lab, n) for lab, n in top if lab in vecs]
+            if not shown or c["name"] not in vecs:
+                continue
+            centre = _unit(sum(n * _unit(vecs[lab]) for lab, n in shown))
+            accepted[j] = float(_unit(vecs[written]) @ centre) > \
+                float(_unit(vecs[c["name"]]) @ centre)
+    taken: set[str] = set()
+    named: dict[int, dict[str, Any]] = {}
+    for c, written, ok in zip(order, written_names, accepted, strict=True):
+        picks = [written] if ok else []
+        picks += [c["name"], *(lab for lab, _ in c.get("top_labels", []))]
+        name = next((p for p in picks if p not in taken), None)
+        if name is None:
+            n = 2
+            while f"{written}_{n}" in taken:
+                n += 1
+            name = f"{written}_{n}"
+        taken.add(name)
+        named[int(c["id"])] = {
+            **c,
+            "name": name,
+            "label_name": c["name"],
+            "written_name": written,
+            "name_checked": check,
+            "name_accepted": ok,
+            # who wrote the name: the model only when its name is the one kept
+            "name_model": generator.model_id if name == written else None,
+            "name_prompt": prompt.hash if name == written else None,
+        }
+    return [named[int(c["id"])] for c in clusters]
