@@ -37,6 +37,22 @@ def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
     return embedder, generator
 
 
+def build_namer(settings: Settings) -> Generator:
+    """The LLM of settings.name_llm; its file is looked up now (a clear error before
+    the run spends its LLM minutes), its weights load at the first name."""
+    from intentlocal.backends.registry import load_llm
+
+    return load_llm(
+        settings.name_llm,
+        n_threads=settings.n_threads or None,
+        n_gpu_layers=settings.n_gpu_layers,
+        seed=settings.seed,
+        temperature=settings.temperature,
+        n_ctx=settings.n_ctx,
+        parallel=settings.parallel,
+    )
+
+
 def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None = None) -> int:
     """Stores a new run. A user's own initial prompt is checked first (nothing is stored
     if it cannot be used) and kept by its absolute path, so a resume from another
@@ -98,16 +114,22 @@ def execute_run(
     generator: Generator | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    namer: Generator | None = None,
 ) -> RunResult:
-    """Runs (or resumes) a stored run with the settings it was created with."""
+    """Runs (or resumes) a stored run with the settings it was created with. ``namer``
+    writes the cluster names with llm_names (default: settings.name_llm, loaded lazily;
+    the run's own generator when that is "")."""
     import os
 
     settings = settings_from_dict(store.run(run_id).settings)
     if embedder is None or generator is None:
         e, g = build_backends(settings)
         embedder, generator = embedder or e, generator or g
+    if namer is None and settings.llm_names and settings.name_llm:
+        namer = build_namer(settings)  # before any LLM minute: a missing model stops here
     store.update_run(run_id, pid=os.getpid(), status="running")
-    runner = Runner(store, settings, embedder, generator, progress=progress, cancel=cancel)
+    runner = Runner(store, settings, embedder, generator, progress=progress, cancel=cancel,
+                    namer=namer)
     try:
         return runner.execute(run_id)
     except BaseException as exc:

@@ -154,6 +154,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "parallel",
         "label_splits",
         "llm_names",
+        "name_llm",
         "reuse_answers",
         "selector",
         "join",
@@ -375,8 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--llm-names", action=argparse.BooleanOptionalAction, dest="llm_names",
                    default=None,
                    help="let the LLM write each cluster's name from its labels and typical "
-                        "texts (one call per cluster); --no-llm-names: the most central "
-                        "of the cluster's frequent labels")
+                        "texts (one call per cluster, --name-llm's model); --no-llm-names: "
+                        "the most central of the cluster's frequent labels (default)")
+    r.add_argument("--name-llm", dest="name_llm",
+                   help="the LLM that writes the names with --llm-names (default "
+                        "qwen2.5-coder-1.5b; '' = the run's own LLM)")
     r.add_argument("--no-reuse", action="store_false", dest="reuse_answers", default=None,
                    help="decode every LLM call, even one this store has answered before "
                    "(by default, at temperature 0, such answers are reused)")

@@ -26,9 +26,11 @@ Rules (each gives unique names, larger clusters choosing first, as the product d
   cluster's name from its eight most shared labels (with counts) and its five most
   typical distinct texts (``pipeline.naming.write_names``, prompts/name_cluster.toml);
   where that name is another larger cluster's, the "central of the frequent" pick;
-* ``llm checked`` - the same names, each kept only where it is nearer the centre of
-  the labels shown than the "central of the frequent" pick (the product's rule with
-  ``llm_names``).
+* ``llm checked`` - the same names, each kept only where it is nearer the
+  count-weighted centre of the cluster's eight most shared labels than the "central of
+  the frequent" pick (a filter measured here, not the product's);
+* ``llm where weak <S>`` (``--weak S,...``) - the same names, kept only where the rule's
+  pick is carried by fewer than S of the cluster's texts (measured, not the product's).
 
     python scripts/cluster_names.py SET=STORE:RUN [...] [--report reports/cluster_names.md]
 """
@@ -90,13 +92,12 @@ def name_by(rule: str, members: dict[int, list[int]], text_labels: list[list[str
 def llm_names(store: Any, settings: Any, embedder: Any, generator: Any, sr: Any,
               members: dict[int, list[int]], text_labels: list[list[str]],
               sets_u: list[list[str]], vec: dict[str, np.ndarray],
-              checked: bool) -> dict[int, str]:
+              checked: bool, prompt: Any, weak_share: float = 0.0) -> dict[int, str]:
     """The product's LLM names (``naming.write_names``) over the run's distinct texts,
     on top of the product's rule (the fallback for a name already taken or, ``checked``,
     less central than the rule's pick)."""
     from intentlocal.pipeline.cluster import name_clusters
     from intentlocal.pipeline.embedding import embed_cached
-    from intentlocal.pipeline.labels import load_prompt
     from intentlocal.pipeline.naming import write_names
     from intentlocal.pipeline.reuse import answers_writer
 
@@ -109,13 +110,32 @@ def llm_names(store: Any, settings: Any, embedder: Any, generator: Any, sr: Any,
     for i, u in enumerate(sr.uid_of.tolist()):
         u_assign[u] = assignment[i]
     u_vectors = embed_cached(store, embedder, sr.uniques)
-    # through the store's answers: a run made with --llm-names, or the unchecked rule
-    # just before, asked these already
+    # through the store's answers: a run made with --llm-names, or an earlier rule of
+    # this script, asked these already
     writer = answers_writer(generator, store, settings)
-    extra = dict(embed=lambda b: embed_cached(store, embedder, b), label_vectors=vec) \
-        if checked else {}
-    named = write_names(writer, load_prompt("name_cluster"), clusters, u_assign, sets_u,
-                        sr.uniques, u_vectors, **extra)
+    counts = {cid: Counter(lab for i in rows for lab in set(text_labels[i]))
+              for cid, rows in members.items()}
+
+    def central(c: dict, written: str) -> bool:
+        """Nearer the count-weighted centre of the cluster's 8 most shared labels than
+        the rule's pick."""
+        top = counts[c["id"]].most_common(8)
+        if c["name"] not in vec or not top:  # a suffixed pick ("alarm_set_2"): no rival
+            return True
+        if written not in vec:
+            vec[written] = embed_cached(store, embedder, [written.replace("_", " ")])[0]
+        unit = {lab: vec[lab] / np.linalg.norm(vec[lab]) for lab, _ in top}
+        centre = sum(n * unit[lab] for lab, n in top)
+        score = lambda lab: float(vec[lab] @ centre) / float(np.linalg.norm(vec[lab]))  # noqa: E731
+        return score(written) > score(c["name"])
+
+    def weak(c: dict, written: str) -> bool:
+        """The rule's pick is carried by fewer than weak_share of the cluster's texts."""
+        return counts[c["id"]][c["name"]] < weak_share * len(members[c["id"]])
+
+    keep = central if checked else weak if weak_share > 0 else None
+    named = write_names(writer, prompt, clusters, u_assign, sets_u, sr.uniques, u_vectors,
+                        keep=keep)
     return {c["id"]: c["name"] for c in named}
 
 
@@ -131,8 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=10, help="largest clusters listed per set")
     ap.add_argument("--llm", action="store_true", help="also score the LLM's names")
     ap.add_argument("--name-llm", help="the LLM that writes the names (default: the run's)")
+    ap.add_argument("--name-prompt", help="a naming prompt file (default: the shipped one)")
+    ap.add_argument("--weak", default="",
+                    help="also score 'llm where weak <S>': the LLM's name only where the "
+                         "rule's pick is carried by fewer than S of the texts (e.g. 0.2,0.3)")
     a = ap.parse_args(argv)
-    rules = [*RULES, "llm", "llm checked"] if a.llm else list(RULES)
+    weak = [float(x) for x in a.weak.split(",") if x]
+    rules = [*RULES, "llm", "llm checked", *(f"llm where weak <{w:g}" for w in weak)] \
+        if a.llm else list(RULES)
+    from intentlocal.pipeline.labels import load_prompt
+
+    name_prompt = load_prompt("name_cluster") if not a.name_prompt else \
+        load_prompt(Path(a.name_prompt).stem, Path(a.name_prompt).resolve().parent)
     report: dict[str, Any] = {"command": command(), "sets": [], "rules": rules}
     for set_name, path, run_id in run_specs(a.runs):
         sr = load_run(f"{path}:{run_id}", set_name, str(Path(a.data) / set_name / "test.jsonl"))
@@ -169,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             if rule.startswith("llm"):
                 t0 = time.perf_counter()
                 names = llm_names(store, settings, embedder, namer, sr, members, text_labels,
-                                  sets_u, vec, checked=rule == "llm checked")
+                                  sets_u, vec, checked=rule == "llm checked",
+                                  prompt=name_prompt,
+                                  weak_share=float(rule.split("<")[1]) if "<" in rule else 0.0)
+                entry["name_prompt"] = f"{name_prompt.name} {name_prompt.hash}"
                 entry[f"{rule} seconds"] = round(time.perf_counter() - t0, 1)
                 entry["name_llm"] = namer.model_id
                 new = sorted(set(names.values()) - set(vec))

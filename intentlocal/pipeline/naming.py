@@ -42,11 +42,32 @@ def name_request(
     label_counts: Sequence[tuple[str, int]],
     texts: Sequence[str],
     chars: int = 120,
+    others: Sequence[str] = (),
 ) -> Request:
     labels = "\n".join(f"- {lab} ({n})" for lab, n in label_counts) or "- (none)"
     lines = "\n".join(f"- {clip(t, chars)}" for t in texts) or "- (none)"
-    static, msgs = prompt.messages(labels=labels, texts=lines)
+    near = "\n".join(f"- {o}" for o in others) or "- (none)"
+    static, msgs = prompt.messages(labels=labels, texts=lines, others=near)
     return Request(static, msgs, name_grammar(), max_tokens=40)
+
+
+def nearest_clusters(vectors: np.ndarray, members: Mapping[int, Sequence[int]],
+                     n: int) -> dict[int, list[int]]:
+    """Each cluster's ``n`` nearest other clusters by the cosine of their mean vectors:
+    the ones its name must be told apart from."""
+    ids = sorted(members)
+    if n <= 0 or len(ids) < 2:
+        return {c: [] for c in ids}
+    centres = _unit_rows(np.stack([_unit_rows(vectors[list(members[c])]).mean(axis=0)
+                                   for c in ids]))
+    sims = centres @ centres.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :min(n, len(ids) - 1)]
+    return {c: [ids[j] for j in order[i]] for i, c in enumerate(ids)}
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def tidy(name: str) -> str:
@@ -59,9 +80,6 @@ def tidy(name: str) -> str:
     return "_".join(words)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
 
 def write_names(
     generator: Generator,
@@ -73,10 +91,10 @@ def write_names(
     vectors: np.ndarray,
     n_labels: int = 8,
     n_texts: int = 5,
+    n_others: int = 5,
     chunk: int = 8,
     progress: Callable[[int, int], None] | None = None,
-    embed: Callable[[list[str]], np.ndarray] | None = None,
-    label_vectors: Mapping[str, np.ndarray] | None = None,
+    keep: Callable[[dict[str, Any], str], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """``clusters`` (``name_clusters``' output) with each ``name`` the model's where it
     is free, the rule's pick kept as ``label_name``, and who wrote the name
@@ -85,24 +103,26 @@ def write_names(
     ``vectors`` are aligned over the same items (a run passes its distinct texts).
     The calls go in chunks of ``chunk`` (decoded together where the backend can), with
     ``progress(done, total)`` after each: a run shows, and can be stopped, between them.
-
-    Given ``embed`` (labels as words to vectors) and the labels' vectors, a written name
-    is kept only when it sits nearer the centre of the labels shown (count-weighted mean
-    vector) than the rule's pick does: the general name of several specific labels
-    should, and a name built from one odd label or a few of them ("abbas_rock") does
-    not. ``name_checked`` says whether the check ran, ``name_accepted`` its verdict."""
+    ``keep(cluster, written)`` False leaves the rule's pick in place (scripts measure
+    such filters; the product keeps every written name it can)."""
     members: dict[int, list[int]] = {}
     for i, c in enumerate(assignment):
         members.setdefault(int(c), []).append(i)
     order = sorted(clusters, key=lambda c: (-c["size"], c["id"]))
-    requests, tops = [], []
+    # a prompt that shows the nearest clusters' names ({others}) gets them; the rule's
+    # picks are the names there, so that every call sees the same names whatever order
+    # the calls are decoded in
+    contrast = "{others}" in prompt.user
+    near = nearest_clusters(vectors, members, n_others if contrast else 0)
+    rule_name = {int(c["id"]): c["name"] for c in clusters}
+    requests = []
     for c in order:
         rows = members.get(int(c["id"]), [])
         counts = Counter(lab for i in rows for lab in set(label_sets[i]))
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n_labels]
         shown = [texts[i] for i in typical(vectors, rows, n_texts)] if rows else []
-        requests.append(name_request(prompt, top, shown))
-        tops.append(top)
+        others = [rule_name[o] for o in near.get(int(c["id"]), []) if o in rule_name]
+        requests.append(name_request(prompt, top, shown, others=others))
     gens = []
     for start in range(0, len(requests), chunk):
         gens += generate_all(generator, requests[start:start + chunk])
@@ -116,20 +136,7 @@ def write_names(
             raise ModelError(
                 f"the LLM {generator.model_id} broke the label grammar naming cluster "
                 f"{c['id']}: {exc}") from exc
-    check = embed is not None and label_vectors is not None
-    accepted = [True] * len(order)
-    if embed is not None and label_vectors is not None:
-        vecs = dict(label_vectors)
-        fresh = sorted({w for w in written_names if w not in vecs})
-        if fresh:
-            vecs.update(zip(fresh, embed([w.replace("_", " ") for w in fresh]), strict=True))
-        for j, (c, top, written) in enumerate(zip(order, tops, written_names, strict=True)):
-            shown = [(lab, n) for lab, n in top if lab in vecs]
-            if not shown or c["name"] not in vecs:
-                continue
-            centre = _unit(sum(n * _unit(vecs[lab]) for lab, n in shown))
-            accepted[j] = float(_unit(vecs[written]) @ centre) > \
-                float(_unit(vecs[c["name"]]) @ centre)
+    accepted = [keep is None or keep(c, w) for c, w in zip(order, written_names, strict=True)]
     taken: set[str] = set()
     named: dict[int, dict[str, Any]] = {}
     for c, written, ok in zip(order, written_names, accepted, strict=True):
@@ -147,7 +154,6 @@ def write_names(
             "name": name,
             "label_name": c["name"],
             "written_name": written,
-            "name_checked": check,
             "name_accepted": ok,
             # who wrote the name: the model only when its name is the one kept
             "name_model": generator.model_id if name == written else None,

@@ -127,6 +127,7 @@ class Runner:
         k_estimator: Any | None = None,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        namer: Generator | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -134,6 +135,10 @@ class Runner:
         self.generator = generator
         # What the stages decode through: the store's earlier answers first.
         self.writer = answers_writer(generator, store, settings)
+        # Who writes the cluster names with llm_names: its own model, or the run's.
+        self.namer = namer
+        self.name_writer = self.writer if namer is None else \
+            answers_writer(namer, store, settings)
         self.clusterer = clusterer or make_clusterer(
             settings.clusterer, settings.kmeans_init, settings.seed
         )
@@ -277,7 +282,7 @@ class Runner:
         """Frees both models before clustering, which needs neither: their memory and
         the clusterers' working memory were the 10,003-text run's peak together
         (reports/large_inputs_10003.md). Backends without ``release`` keep theirs."""
-        for backend in (self.generator, self.embedder):
+        for backend in (self.generator, self.embedder, self.namer):
             release = getattr(backend, "release", None)
             if release is not None:
                 release()
@@ -583,7 +588,7 @@ class Runner:
             clusters = self._timed(
                 run_id, "name",
                 lambda: self._write_names(run_id, rows, uniques, label_sets, vectors,
-                                          assignment, clusters, label_vectors))
+                                          assignment, clusters))
         self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
         self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
         return RunResult(
@@ -610,13 +615,11 @@ class Runner:
         vectors: np.ndarray,
         assignment: list[int],
         clusters: list[dict[str, Any]],
-        label_vectors: dict[str, np.ndarray] | None,
     ) -> list[dict[str, Any]]:
-        """The LLM's cluster names (pipeline.naming), over the distinct texts, each kept
-        only where it is more central to the cluster's labels than the rule's pick. The
+        """The LLM's cluster names (pipeline.naming), over the distinct texts. The
         clusters are saved already under the rule's names, so a failure here loses
-        nothing: the run keeps those. Both models were released before clustering and
-        load again here (a few seconds)."""
+        nothing: the run keeps those. The naming model loads here (the run's own was
+        released before clustering and loads again, about a second)."""
         prompt = load_prompt("name_cluster")
         self.store.save_prompt(prompt.hash, "name_cluster", prompt.body)
         u_assign = [0] * len(uniques)
@@ -629,10 +632,8 @@ class Runner:
                 self._check_cancel()
 
         self.progress(ProgressEvent("name", 0, len(clusters), "naming clusters"))
-        named = write_names(self.writer, prompt, clusters, u_assign, label_sets, uniques,
-                            vectors, progress=on_chunk,
-                            embed=lambda b: self._embed(b, "embed-names"),
-                            label_vectors=label_vectors)
+        named = write_names(self.name_writer, prompt, clusters, u_assign, label_sets,
+                            uniques, vectors, progress=on_chunk)
         self.store.save_cluster_names(run_id, named)
         self._release_models()
         return named

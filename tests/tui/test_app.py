@@ -255,6 +255,7 @@ async def test_a_run_with_llm_names_shows_the_naming_stage_and_who_named(
     results say which model named the highlighted cluster and what the labels' pick was."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("INTENTLOCAL_LLM_NAMES", "true")
+    monkeypatch.setenv("INTENTLOCAL_NAME_LLM", "")  # the fake run LLM names
     app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()

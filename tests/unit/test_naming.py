@@ -104,7 +104,8 @@ def test_a_run_with_llm_names_stores_who_named_each_cluster() -> None:
         return keyword_responder(messages, grammar)
 
     m = IntentClusterer(embedder=FakeEmbedder(), generator=FakeGenerator(responder), k="4",
-                        neighbours=3, max_iterations=1, llm_names=True).fit(SUPPORT_TEXTS)
+                        neighbours=3, max_iterations=1, llm_names=True,
+                        name_llm="").fit(SUPPORT_TEXTS)
     stored = m.store_.clusters(m.run_id_)
     assert len(stored) == 4
     for c in stored:  # the model's name where the check kept it, else the rule's
@@ -157,28 +158,23 @@ def test_stores_made_before_cluster_names_gain_the_columns(tmp_path) -> None:
     assert {"label_name", "name_model", "name_prompt"} <= cols
 
 
-def test_a_written_name_is_kept_only_when_more_central_than_the_rules_pick() -> None:
-    """The general name of several specific labels sits nearer their centre than any one
-    of them and is kept; a name off the labels' centre (built from one odd label) is
-    not, and the rule's pick names the cluster."""
-    vecs = {"call_dad": np.array([1.0, 0.3, 0.0]), "call_mom": np.array([1.0, -0.3, 0.0]),
-            "call_sister": np.array([1.0, -0.2, 0.1]), "call_grandma": np.array([1.0, 0.2, 0.1]),
-            "set_alarm": np.array([0.0, 1.0, 0.0]), "wake_up": np.array([0.0, 1.0, 0.2])}
-    words = {"make call": np.array([1.0, 0.0, 0.05]), "rock music": np.array([0.0, 0.0, 1.0])}
-    embedded: list[list[str]] = []
+def test_a_keep_filter_leaves_the_rules_pick_where_it_says_no() -> None:
+    """Scripts measure filters on the written names through ``keep``; where it says no,
+    the rule's pick stays the name and nobody's model is recorded for it."""
+    seen: list[tuple[int, str]] = []
 
-    def embed(batch: list[str]) -> np.ndarray:
-        embedded.append(batch)
-        return np.stack([words[b] for b in batch])
+    def keep(cluster: dict, written: str) -> bool:
+        seen.append((cluster["id"], written))
+        return written != "rock_music"
 
     gen = _answering({"call_dad": "make_call", "set_alarm": "rock_music"})
     named = write_names(gen, load_prompt("name_cluster"), CLUSTERS, ASSIGN, LABELS, TEXTS,
-                        _vectors(), embed=embed, label_vectors=vecs)
+                        _vectors(), keep=keep)
+    assert seen == [(0, "make_call"), (1, "rock_music")]
     assert [c["name"] for c in named] == ["make_call", "set_alarm"]
     assert [c["name_accepted"] for c in named] == [True, False]
     assert named[1]["written_name"] == "rock_music" and named[1]["name_model"] is None
     assert named[0]["name_model"] == "fake-llm"
-    assert embedded == [["make call", "rock music"]]  # each new name embedded once, as words
 
 
 def test_repeated_words_are_dropped_from_a_written_name() -> None:
@@ -186,3 +182,56 @@ def test_repeated_words_are_dropped_from_a_written_name() -> None:
 
     assert tidy("meeting_reminder_reminder_reminder") == "meeting_reminder"
     assert tidy("set_alarm") == "set_alarm"
+
+
+def test_a_contrast_prompt_shows_the_nearest_clusters_names() -> None:
+    from intentlocal import paths
+    from intentlocal.pipeline.naming import nearest_clusters
+
+    prompt = load_prompt("name_cluster_contrast", paths.prompts_dir() / "variants")
+    gen = _answering({})
+    write_names(gen, prompt, CLUSTERS, ASSIGN, LABELS, TEXTS, _vectors())
+    first, second = (call[0][-1].content for call in gen.calls)
+    assert first.endswith("Similar groups:\n- set_alarm")
+    assert second.endswith("Similar groups:\n- call_dad")
+    # the shipped prompt shows none
+    gen = _answering({})
+    write_names(gen, load_prompt("name_cluster"), CLUSTERS, ASSIGN, LABELS, TEXTS, _vectors())
+    assert "Similar groups" not in gen.calls[0][0][-1].content
+    x = np.array([[1.0, 0.0], [1.0, 0.1], [0.9, 0.3], [0.0, 1.0]])
+    assert nearest_clusters(x, {0: [0], 1: [1], 2: [2], 3: [3]}, 2) == \
+        {0: [1, 2], 1: [0, 2], 2: [1, 0], 3: [2, 1]}
+
+
+def test_a_missing_naming_model_stops_the_run_before_any_llm_call(tmp_path, monkeypatch) -> None:
+    from intentlocal.api import IntentClusterer
+    from tests.conftest import SUPPORT_TEXTS
+
+    monkeypatch.setenv("INTENTLOCAL_MODELS", str(tmp_path / "no-models"))
+    gen = FakeGenerator()
+    with pytest.raises(ModelError, match=r"qwen2\.5-coder-1\.5b is not fetched") as err:
+        IntentClusterer(embedder=FakeEmbedder(), generator=gen, k="4", neighbours=3,
+                        max_iterations=1, llm_names=True).fit(SUPPORT_TEXTS)
+    assert "intentlocal models fetch qwen2.5-coder-1.5b" in (err.value.hint or "")
+    assert gen.calls == []
+
+
+def test_the_naming_model_writes_the_names_and_is_recorded() -> None:
+    """With its own namer the run's LLM writes labels only, the namer every name."""
+    from intentlocal.api import execute_run, start_run
+    from intentlocal.config import Settings
+    from intentlocal.ingest import Corpus
+    from intentlocal.store import Store
+    from tests.conftest import SUPPORT_TEXTS
+
+    store = Store()
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    run_id = start_run(store, corpus, Settings(k="4", neighbours=3, max_iterations=1,
+                                               llm_names=True))
+    labeller = FakeGenerator()
+    namer = FakeGenerator(lambda m, g: "named_by_namer", model_id="fake-namer")
+    execute_run(store, run_id, embedder=FakeEmbedder(), generator=labeller, namer=namer)
+    assert len(namer.calls) == 4
+    assert all(g.name == "label" or g.name.startswith("select") for _, g in labeller.calls)
+    stored = store.clusters(run_id)
+    assert stored[0]["name"] == "named_by_namer" and stored[0]["name_model"] == "fake-namer"
