@@ -188,7 +188,7 @@ def test_a_contrast_prompt_shows_the_nearest_clusters_names() -> None:
     from intentlocal import paths
     from intentlocal.pipeline.naming import nearest_clusters
 
-    prompt = load_prompt("name_cluster_contrast", paths.prompts_dir() / "variants")
+    prompt = load_prompt("name_cluster_contrast", paths.prompts_dir() / "variants" / "names")
     gen = _answering({})
     write_names(gen, prompt, CLUSTERS, ASSIGN, LABELS, TEXTS, _vectors())
     first, second = (call[0][-1].content for call in gen.calls)

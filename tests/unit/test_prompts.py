@@ -78,6 +78,15 @@ def test_wording_variants_fill_in_like_the_shipped_prompt(path: Path) -> None:
     assert p.hash != load_prompt("initial_label").hash
 
 
+@pytest.mark.parametrize("path", [PROMPTS / "name_cluster.toml",
+                                  *sorted((PROMPTS / "variants" / "names").glob("*.toml"))],
+                         ids=lambda p: p.name)
+def test_naming_prompts_fill_in_with_the_naming_fields(path: Path) -> None:
+    p = load_prompt(path.stem, path.parent)
+    static, variable = p.messages(labels="- a_b (3)", texts="- t", others="- c_d")
+    assert static[0].role == "system" and "a_b (3)" in variable[-1].content
+
+
 def test_a_users_own_initial_prompt_file_writes_the_labels(tmp_path: Path) -> None:
     """``initial_prompt`` = a path: the run sends that wording, and the history keeps
     its hash (and the store its text) beside every label it wrote."""
