@@ -23,8 +23,6 @@ from intentlocal.errors import ModelError
 from intentlocal.grammars import name_grammar, parse_label
 from intentlocal.pipeline.labels import PromptTemplate, clip
 
-NAME_FIELDS = ("labels", "texts")
-
 
 def typical(vectors: np.ndarray, rows: Sequence[int], n: int) -> list[int]:
     """The ``n`` rows nearest their (cosine) centre, nearest first: the texts that show

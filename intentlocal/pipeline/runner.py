@@ -584,13 +584,13 @@ class Runner:
         # Timed like every stage: an interrupted clustering (a long auto-K search at
         # 10k texts) keeps the time it spent in the run's profile.
         k, estimated, assignment, clusters = self._timed(run_id, "cluster", cluster, detail_of)
+        self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
         if self.settings.llm_names:
             clusters = self._timed(
                 run_id, "name",
                 lambda: self._write_names(run_id, rows, uniques, label_sets, vectors,
                                           assignment, clusters))
         self.store.update_run(run_id, status="finished", k=k, iterations=iterations)
-        self.progress(ProgressEvent("cluster", 1, 1, f"{k} clusters"))
         return RunResult(
             run_id=run_id,
             texts=[t for _, _, t in rows],
@@ -604,7 +604,6 @@ class Runner:
             stage_seconds={st: d["seconds"] for st, d in self.store.stages(run_id).items()},
             vectors=vectors,
         )
-
 
     def _write_names(
         self,
