@@ -21,12 +21,13 @@ from intentlocal.pipeline.runner import ProgressFn, Runner, RunResult
 from intentlocal.store import Store
 
 
-def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
-    from intentlocal.backends.registry import load_embedder, load_llm
+def _load_llm(settings: Settings, ref: str) -> Generator:
+    """The LLM ``ref`` with the run's threads, offload, seed, temperature, context and
+    parallel streams: the label writer and the naming model load alike."""
+    from intentlocal.backends.registry import load_llm
 
-    embedder = load_embedder(settings.embedder, threads=settings.n_threads or None)
-    generator = load_llm(
-        settings.llm,
+    return load_llm(
+        ref,
         n_threads=settings.n_threads or None,
         n_gpu_layers=settings.n_gpu_layers,
         seed=settings.seed,
@@ -34,23 +35,19 @@ def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
         n_ctx=settings.n_ctx,
         parallel=settings.parallel,
     )
-    return embedder, generator
+
+
+def build_backends(settings: Settings) -> tuple[Embedder, Generator]:
+    from intentlocal.backends.registry import load_embedder
+
+    embedder = load_embedder(settings.embedder, threads=settings.n_threads or None)
+    return embedder, _load_llm(settings, settings.llm)
 
 
 def build_namer(settings: Settings) -> Generator:
     """The LLM of settings.name_llm; its file is looked up now (a clear error before
     the run spends its LLM minutes), its weights load at the first name."""
-    from intentlocal.backends.registry import load_llm
-
-    return load_llm(
-        settings.name_llm,
-        n_threads=settings.n_threads or None,
-        n_gpu_layers=settings.n_gpu_layers,
-        seed=settings.seed,
-        temperature=settings.temperature,
-        n_ctx=settings.n_ctx,
-        parallel=settings.parallel,
-    )
+    return _load_llm(settings, settings.name_llm)
 
 
 def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None = None) -> int:

@@ -53,17 +53,22 @@ from scripts.stored_runs import command, parser, run_specs, write_report  # noqa
 RULES = ("most shared", "central", "central of the frequent", "specific")
 
 
+def assignment_of(members: dict[int, list[int]]) -> list[int]:
+    """Each text's cluster, from the clusters' members (the product's rules take it so)."""
+    assignment = [0] * sum(len(m) for m in members.values())
+    for cid, rows in members.items():
+        for i in rows:
+            assignment[i] = cid
+    return assignment
+
+
 def name_by(rule: str, members: dict[int, list[int]], text_labels: list[list[str]],
             vec: dict[str, np.ndarray], run_counts: Counter, min_count: int) -> dict[int, str]:
     """Each cluster's name under ``rule``; larger clusters choose first, names unique."""
     if rule in ("most shared", "central of the frequent"):  # the product's two rules
         from intentlocal.pipeline.cluster import name_clusters
 
-        assignment = [0] * sum(len(m) for m in members.values())
-        for cid, rows in members.items():
-            for i in rows:
-                assignment[i] = cid
-        named = name_clusters(assignment, text_labels, label_vectors=vec
+        named = name_clusters(assignment_of(members), text_labels, label_vectors=vec
                               if rule == "central of the frequent" else None)
         return {c["id"]: c["name"] for c in named}
     taken: set[str] = set()
@@ -101,10 +106,7 @@ def llm_names(store: Any, settings: Any, embedder: Any, generator: Any, sr: Any,
     from intentlocal.pipeline.naming import write_names
     from intentlocal.pipeline.reuse import answers_writer
 
-    assignment = [0] * sum(len(m) for m in members.values())
-    for cid, rows in members.items():
-        for i in rows:
-            assignment[i] = cid
+    assignment = assignment_of(members)
     clusters = name_clusters(assignment, text_labels, label_vectors=vec)
     u_assign = [0] * len(sr.uniques)
     for i, u in enumerate(sr.uid_of.tolist()):

@@ -22,14 +22,14 @@ from intentlocal.backends.base import Generator, Request, generate_all
 from intentlocal.errors import ModelError
 from intentlocal.grammars import name_grammar, parse_label
 from intentlocal.pipeline.labels import PromptTemplate, clip
+from intentlocal.pipeline.vectors import unit_rows
 
 
 def typical(vectors: np.ndarray, rows: Sequence[int], n: int) -> list[int]:
     """The ``n`` rows nearest their (cosine) centre, nearest first: the texts that show
     what the cluster is about rather than its edges, which it may share with a
     neighbouring cluster."""
-    x = vectors[list(rows)]
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = unit_rows(vectors[list(rows)])
     centre = x.mean(axis=0)
     order = np.argsort(-(x @ centre), kind="stable")[:n]
     return [int(rows[i]) for i in order]
@@ -56,16 +56,12 @@ def nearest_clusters(vectors: np.ndarray, members: Mapping[int, Sequence[int]],
     ids = sorted(members)
     if n <= 0 or len(ids) < 2:
         return {c: [] for c in ids}
-    centres = _unit_rows(np.stack([_unit_rows(vectors[list(members[c])]).mean(axis=0)
-                                   for c in ids]))
+    centres = unit_rows(np.stack([unit_rows(vectors[list(members[c])]).mean(axis=0)
+                                  for c in ids]))
     sims = centres @ centres.T
     np.fill_diagonal(sims, -np.inf)
     order = np.argsort(-sims, axis=1, kind="stable")[:, :min(n, len(ids) - 1)]
     return {c: [ids[j] for j in order[i]] for i, c in enumerate(ids)}
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def tidy(name: str) -> str:

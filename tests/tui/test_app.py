@@ -40,6 +40,18 @@ async def _wait_finished(pilot, screen: ProgressScreen) -> None:
     raise AssertionError("run did not finish")
 
 
+async def _start_small_run(pilot, app) -> ProgressScreen:
+    """From the new-run form: K 4, 3 neighbours, start, and wait for the run's end."""
+    app.screen.query_one("#k", Input).value = "4"
+    app.screen.query_one("#neighbours", Input).value = "3"
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    progress = app.screen
+    assert isinstance(progress, ProgressScreen)
+    await _wait_finished(pilot, progress)
+    return progress
+
+
 @pytest.mark.asyncio
 async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -51,13 +63,7 @@ async def test_new_run_to_history_rename_export(tmp_path: Path, monkeypatch) -> 
         preview = screen.query_one("#preview", DataTable)
         assert preview.row_count == 8
         assert screen.query_one("#column").value == "message"
-        screen.query_one("#k", Input).value = "4"
-        screen.query_one("#neighbours", Input).value = "3"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        progress = app.screen
-        assert isinstance(progress, ProgressScreen)
-        await _wait_finished(pilot, progress)
+        progress = await _start_small_run(pilot, app)
         assert progress.finished and progress.labels_written > 0
         title = str(progress.query_one("#run-title").render())
         assert "4 clusters (given; by " in title  # which clusterer the selection kept
@@ -259,13 +265,7 @@ async def test_a_run_with_llm_names_shows_the_naming_stage_and_who_named(
     app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.pause()
-        app.screen.query_one("#k", Input).value = "4"
-        app.screen.query_one("#neighbours", Input).value = "3"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        progress = app.screen
-        assert isinstance(progress, ProgressScreen)
-        await _wait_finished(pilot, progress)
+        progress = await _start_small_run(pilot, app)
         assert progress.finished
         bar = progress.query_one("#bar-name")
         assert bar.total == 4 and bar.progress == 4
