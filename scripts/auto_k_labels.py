@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             n_mod = me.estimate(x)
             dr, di = dominant(me.labels_, n_mod, ref), dominant(me.labels_, n_mod, init)
             k_r, k_i = len(set(dr)), len(set(di))
-            print(f"| {name} ({k_true}) | {k} | {n_mod} | {k_r} ({100 * (k_r - k_true) / k_true:+.1f} %)"
-                  f" / {k_i} |", flush=True)
+            err = 100 * (k_r - k_true) / k_true
+            print(f"| {name} ({k_true}) | {k} | {n_mod} | {k_r} ({err:+.1f} %) / {k_i} |",
+                  flush=True)
             if k == 10:
                 groups = collections.defaultdict(list)
                 for m, lab in enumerate(dr):
