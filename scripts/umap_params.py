@@ -1,0 +1,130 @@
+"""The umap-hdbscan candidate's UMAP and HDBSCAN parameters, on all four sets (issue 7).
+
+The candidate copied BERTopic's defaults (UMAP to 5 dimensions from 15 neighbours,
+HDBSCAN min_cluster_size 15, min_samples = min_cluster_size) and those were never
+varied under the product's own inputs. Two steps, on finished runs' stored labels (no
+LLM call), distinct texts clustered, every input row scored, true K unless said:
+
+* ``screen``: the candidate alone (DensityClusterer, the labels mixed into its layout at
+  the run's density weight and choosing its splits, as in a run), each parameter set
+  over seeds 0-2;
+* ``confirm``: the product's select clusterer, 5 seeds, with the candidate at the old
+  and at the given parameters: texts alone, the default (labels), and the default at the
+  K the run would estimate.
+
+    python scripts/umap_params.py screen SET=STORE:RUN [...] [--grid nn/nc/mcs/ms,...]
+    python scripts/umap_params.py confirm SET=STORE:RUN [...] --new NN/NC [--old NN/NC]
+
+Each result is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from intentlocal.pipeline import cluster as C
+
+SCREEN = "15/5/15/0,15/5/15/5,15/5/10/0,30/5/15/0,15/10/15/0,30/10/15/0,20/10/15/0,50/5/15/0," \
+         "15/20/15/0,30/5/20/0"
+
+
+def candidate(nn: int, nc: int, mcs: int = 15, ms: int = 0) -> type:
+    """DensityClusterer with other defaults; ``ms`` 0 = HDBSCAN's min_samples default."""
+
+    @dataclasses.dataclass
+    class Density(C.DensityClusterer):
+        n_neighbors: int = nn
+        n_components: int = nc
+        min_cluster_size: int = mcs
+
+        def groups(self, x: np.ndarray) -> np.ndarray:
+            if not ms:
+                return super().groups(x)
+            import umap
+            from sklearn.cluster import HDBSCAN
+
+            key = (self.random_state, *C._key(x, 0))
+            if key not in self._memo:
+                C.cache_umap_jit()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    layout = C.umap_layout(umap, x, self.n_neighbors, self.n_components,
+                                           self.min_dist, self.random_state)
+                self._memo.clear()
+                self._memo[key] = HDBSCAN(min_cluster_size=self.min_cluster_size,
+                                          min_samples=ms, copy=True).fit_predict(layout)
+            return self._memo[key].copy()
+
+    return Density
+
+
+def main(argv: list[str] | None = None) -> int:
+    from intentlocal.pipeline.augment import mix_vectors
+    from intentlocal.pipeline.autok import MapEquationK
+    from intentlocal.pipeline.metrics import scores, summarise
+    from scripts.label_distance import open_shared_run
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", choices=("screen", "confirm"))
+    ap.add_argument("runs", nargs="+", help="SET=STORE:RUN of finished runs")
+    ap.add_argument("--grid", default=SCREEN, help="screen: nn/nc/mcs/ms,...")
+    ap.add_argument("--new", default="20/10", help="confirm: NN/NC")
+    ap.add_argument("--old", default="15/5", help="confirm: NN/NC")
+    a = ap.parse_args(argv)
+    base = C.DensityClusterer
+    for spec in a.runs:
+        name, _, run = spec.partition("=")
+        sr, store, run_id, s, embed = open_shared_run(run, name)
+        n = len(sr.uniques)
+        x = embed(sr.uniques)
+        k = len(set(sr.gold))
+        ref = store.label_sets(run_id, n, 1)
+        mix = mix_vectors(x, ref, embed, s.density_weight)
+        if a.mode == "screen":
+            for g in a.grid.split(","):
+                nn, nc, mcs, ms = (int(v) for v in g.split("/"))
+                t0, res = time.perf_counter(), []
+                for seed in (0, 1, 2):
+                    d = candidate(nn, nc, mcs, ms)(random_state=seed)
+                    part = d.fit_predict(x, k, labels=ref, layout=mix)
+                    res.append({**scores(sr.gold, part[sr.uid_of]), "found": d.found_})
+                print(json.dumps(dict(set=name, nn=nn, nc=nc, mcs=mcs, ms=ms, **summarise(res),
+                                      per=[round(r["acc"], 1) for r in res],
+                                      found=[r["found"] for r in res],
+                                      s=round(time.perf_counter() - t0))), flush=True)
+            continue
+        k_auto = MapEquationK(n_neighbors=s.auto_k_neighbours, random_state=s.seed).estimate(x)
+        for params in (a.old, a.new):
+            nn, nc = (int(v) for v in params.split("/"))
+            C.DensityClusterer = candidate(nn, nc)  # default_candidates() looks it up here
+            rows: list[tuple[str, Any, Any, int]] = [
+                ("texts alone", None, None, k), ("default", ref, mix, k),
+                ("default auto-K", ref, mix, k_auto)]
+            for row, labels, layout, at in rows:
+                t0, per, chosen = time.perf_counter(), [], []
+                for seed in (0, 1, 2, 3, 4):
+                    sel = C.SelectClusterer(texts_consensus=True)
+                    sel.set_seed(seed)
+                    part = sel.fit_predict(x, at, labels=labels, layout=layout)
+                    per.append(scores(sr.gold, part[sr.uid_of]))
+                    chosen.append(sel.chosen_)
+                print(json.dumps(dict(set=name, params=params, row=row, k=at, **summarise(per),
+                                      per=[round(p["acc"], 1) for p in per], chosen=chosen,
+                                      s=round(time.perf_counter() - t0))), flush=True)
+            C.DensityClusterer = base
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
