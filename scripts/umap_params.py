@@ -1,9 +1,10 @@
 """The umap-hdbscan candidate's UMAP and HDBSCAN parameters, on all four sets (issue 7).
 
-The candidate copied BERTopic's defaults (UMAP to 5 dimensions from 15 neighbours,
-HDBSCAN min_cluster_size 15, min_samples = min_cluster_size) and those were never
-varied under the product's own inputs. Two steps, on finished runs' stored labels (no
-LLM call), distinct texts clustered, every input row scored, true K unless said:
+Until 5 Dec the candidate copied BERTopic's defaults (UMAP to 5 dimensions from 15
+neighbours, HDBSCAN min_cluster_size 15, min_samples = min_cluster_size), never varied
+under the product's own inputs; reports/umap_params.md has what this measured. Two
+steps, on finished runs' stored labels (no LLM call), distinct texts clustered, every
+input row scored, true K unless said:
 
 * ``screen``: the candidate alone (DensityClusterer, the labels mixed into its layout at
   the run's density weight and choosing its splits, as in a run), each parameter set
@@ -13,6 +14,7 @@ LLM call), distinct texts clustered, every input row scored, true K unless said:
   K the run would estimate.
 
     python scripts/umap_params.py screen SET=STORE:RUN [...] [--grid nn/nc/mcs/ms,...]
+        [--weights 0,0.1,...]
     python scripts/umap_params.py confirm SET=STORE:RUN [...] --new NN/NC [--old NN/NC]
 
 Each result is one JSON line on stdout.
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("mode", choices=("screen", "confirm"))
     ap.add_argument("runs", nargs="+", help="SET=STORE:RUN of finished runs")
     ap.add_argument("--grid", default=SCREEN, help="screen: nn/nc/mcs/ms,...")
+    ap.add_argument("--weights", default="",
+                    help="screen: density weights to try (default: the run's own)")
     ap.add_argument("--new", default="20/10", help="confirm: NN/NC")
     ap.add_argument("--old", default="15/5", help="confirm: NN/NC")
     a = ap.parse_args(argv)
@@ -92,14 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         ref = store.label_sets(run_id, n, 1)
         mix = mix_vectors(x, ref, embed, s.density_weight)
         if a.mode == "screen":
-            for g in a.grid.split(","):
+            weights = [float(v) for v in a.weights.split(",")] if a.weights else [
+                s.density_weight]
+            for g, w in ((g, w) for g in a.grid.split(",") for w in weights):
                 nn, nc, mcs, ms = (int(v) for v in g.split("/"))
+                layout = mix_vectors(x, ref, embed, w) if w else None
                 t0, res = time.perf_counter(), []
                 for seed in (0, 1, 2):
                     d = candidate(nn, nc, mcs, ms)(random_state=seed)
-                    part = d.fit_predict(x, k, labels=ref, layout=mix)
+                    part = d.fit_predict(x, k, labels=ref, layout=layout)
                     res.append({**scores(sr.gold, part[sr.uid_of]), "found": d.found_})
-                print(json.dumps(dict(set=name, nn=nn, nc=nc, mcs=mcs, ms=ms, **summarise(res),
+                print(json.dumps(dict(set=name, nn=nn, nc=nc, mcs=mcs, ms=ms, weight=w,
+                                      **summarise(res),
                                       per=[round(r["acc"], 1) for r in res],
                                       found=[r["found"] for r in res],
                                       s=round(time.perf_counter() - t0))), flush=True)
