@@ -300,10 +300,11 @@ class DensityClusterer:
     four sets under the product's inputs (reports/umap_params.md), the layout keeps
     more of what the pseudo-labels mixed into it add, so the labelled candidate gains
     where it is kept (the default clusterer +0.8 ACC on massive_intent, +7.9 on
-    mtop_intent, 5 seeds) while the texts alone do not (-1.2 and +3.0); the balanced
+    mtop_intent, 5 seeds), more than the texts alone gain (-1.2 and +3.0); the balanced
     sets, where the consensus is kept, move inside their seed spread (banking77 -0.5,
-    clinc150 0.0). Fewer HDBSCAN min_samples, a smaller min_cluster_size and more
-    neighbours (30, 50) were worse on at least two sets.
+    clinc150 0.0). Fewer HDBSCAN min_samples and a smaller min_cluster_size were worse
+    on three sets or four; 30 or 50 neighbours helped banking77's candidate (which the
+    selection does not keep) and were worse than 20 on massive_intent and mtop_intent.
     Centroids and spreads are taken on the original vectors (cosine), not on UMAP's
     layout. ``min_dist`` 0.0 is BERTopic's; ``min_cluster_size`` 15 the better of
     10 / 15 in ../shared/benchmarks.md. Inputs over ``max_n`` vectors are refused
