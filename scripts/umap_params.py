@@ -23,15 +23,11 @@ Each result is one JSON line on stdout.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,34 +37,11 @@ SCREEN = "15/5/15/0,15/5/15/5,15/5/10/0,30/5/15/0,15/10/15/0,30/10/15/0,20/10/15
          "15/20/15/0,30/5/20/0"
 
 
-def candidate(nn: int, nc: int, mcs: int = 15, ms: int = 0) -> type:
-    """DensityClusterer with other defaults; ``ms`` 0 = HDBSCAN's min_samples default."""
-
-    @dataclasses.dataclass
-    class Density(C.DensityClusterer):
-        n_neighbors: int = nn
-        n_components: int = nc
-        min_cluster_size: int = mcs
-
-        def groups(self, x: np.ndarray) -> np.ndarray:
-            if not ms:
-                return super().groups(x)
-            import umap
-            from sklearn.cluster import HDBSCAN
-
-            key = (self.random_state, *C._key(x, 0))
-            if key not in self._memo:
-                C.cache_umap_jit()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    layout = C.umap_layout(umap, x, self.n_neighbors, self.n_components,
-                                           self.min_dist, self.random_state)
-                self._memo.clear()
-                self._memo[key] = HDBSCAN(min_cluster_size=self.min_cluster_size,
-                                          min_samples=ms, copy=True).fit_predict(layout)
-            return self._memo[key].copy()
-
-    return Density
+def candidate(nn: int, nc: int, mcs: int = 15, ms: int = 0, seed: int = 0) -> Any:
+    """The umap-hdbscan candidate at these parameters; ``ms`` 0 = HDBSCAN's default
+    min_samples."""
+    return C.DensityClusterer(n_neighbors=nn, n_components=nc, min_cluster_size=mcs,
+                              min_samples=ms or None, random_state=seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--new", default="20/10", help="confirm: NN/NC")
     ap.add_argument("--old", default="15/5", help="confirm: NN/NC")
     a = ap.parse_args(argv)
-    base = C.DensityClusterer
     for spec in a.runs:
         name, _, run = spec.partition("=")
         sr, store, run_id, s, embed = open_shared_run(run, name)
@@ -94,17 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         x = embed(sr.uniques)
         k = len(set(sr.gold))
         ref = store.label_sets(run_id, n, 1)
-        mix = mix_vectors(x, ref, embed, s.density_weight)
         if a.mode == "screen":
             weights = [float(v) for v in a.weights.split(",")] if a.weights else [
                 s.density_weight]
+            layouts = {w: mix_vectors(x, ref, embed, w) if w else None for w in weights}
             for g, w in ((g, w) for g in a.grid.split(",") for w in weights):
                 nn, nc, mcs, ms = (int(v) for v in g.split("/"))
-                layout = mix_vectors(x, ref, embed, w) if w else None
                 t0, res = time.perf_counter(), []
                 for seed in (0, 1, 2):
-                    d = candidate(nn, nc, mcs, ms)(random_state=seed)
-                    part = d.fit_predict(x, k, labels=ref, layout=layout)
+                    d = candidate(nn, nc, mcs, ms, seed)
+                    part = d.fit_predict(x, k, labels=ref, layout=layouts[w])
                     res.append({**scores(sr.gold, part[sr.uid_of]), "found": d.found_})
                 print(json.dumps(dict(set=name, nn=nn, nc=nc, mcs=mcs, ms=ms, weight=w,
                                       **summarise(res),
@@ -112,17 +83,18 @@ def main(argv: list[str] | None = None) -> int:
                                       found=[r["found"] for r in res],
                                       s=round(time.perf_counter() - t0))), flush=True)
             continue
+        mix = mix_vectors(x, ref, embed, s.density_weight)
         k_auto = MapEquationK(n_neighbors=s.auto_k_neighbours, random_state=s.seed).estimate(x)
         for params in (a.old, a.new):
             nn, nc = (int(v) for v in params.split("/"))
-            C.DensityClusterer = candidate(nn, nc)  # default_candidates() looks it up here
             rows: list[tuple[str, Any, Any, int]] = [
                 ("texts alone", None, None, k), ("default", ref, mix, k),
                 ("default auto-K", ref, mix, k_auto)]
             for row, labels, layout, at in rows:
                 t0, per, chosen = time.perf_counter(), [], []
                 for seed in (0, 1, 2, 3, 4):
-                    sel = C.SelectClusterer(texts_consensus=True)
+                    sel = C.SelectClusterer(candidates={
+                        **C.default_candidates(10, seed), "umap-hdbscan": candidate(nn, nc)})
                     sel.set_seed(seed)
                     part = sel.fit_predict(x, at, labels=labels, layout=layout)
                     per.append(scores(sr.gold, part[sr.uid_of]))
@@ -130,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(dict(set=name, params=params, row=row, k=at, **summarise(per),
                                       per=[round(p["acc"], 1) for p in per], chosen=chosen,
                                       s=round(time.perf_counter() - t0))), flush=True)
-            C.DensityClusterer = base
     return 0
 
 

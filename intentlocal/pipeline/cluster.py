@@ -317,6 +317,7 @@ class DensityClusterer:
     n_components: int = 10
     min_dist: float = 0.0
     min_cluster_size: int = 15
+    min_samples: int | None = None  # HDBSCAN's own default: min_cluster_size
     random_state: int = 0
     max_n: int = 20_000
     split: str = "auto"
@@ -350,7 +351,8 @@ class DensityClusterer:
                     self.random_state)
             self._memo.clear()
             self._memo[key] = HDBSCAN(
-                min_cluster_size=self.min_cluster_size, copy=True).fit_predict(layout)
+                min_cluster_size=self.min_cluster_size, min_samples=self.min_samples,
+                copy=True).fit_predict(layout)
         return self._memo[key].copy()
 
     def fit_predict(
