@@ -129,6 +129,13 @@ class StoredRun:
         return np.array([out[u] for u in range(len(self.uniques))])
 
 
+def set_file(set_name: str) -> Path:
+    """A set's labelled JSONL: ``banking77`` is its test split, ``banking77/train`` the
+    named split (the data the defaults were never chosen on)."""
+    name, _, split = set_name.partition("/")
+    return DATA / name / f"{split or 'test'}.jsonl"
+
+
 def load_run(spec: str, set_name: str, gold_path: str | None = None) -> StoredRun:
     """``STORE:RUN`` read and checked against the set's test JSONL (or ``gold_path``):
     the run must have been made from exactly those rows, in that order."""
@@ -141,9 +148,10 @@ def load_run(spec: str, set_name: str, gold_path: str | None = None) -> StoredRu
         "SELECT text FROM uniques WHERE run_id=? ORDER BY uid", (run,))]
     rows_in = con.execute(
         "SELECT uid, text FROM texts WHERE run_id=? ORDER BY idx", (run,)).fetchall()
-    texts, gold = load_labelled(gold_path or DATA / set_name / "test.jsonl", None, 0)
+    where = gold_path or set_file(set_name)
+    texts, gold = load_labelled(where, None, 0)
     if [t for _, t in rows_in] != texts:
-        raise SystemExit(f"{spec} was not made from {gold_path or set_name + ' test set'}")
+        raise SystemExit(f"{spec} was not made from {where}")
     return StoredRun(path, run, uniques, np.array([u for u, _ in rows_in]), gold)
 
 
