@@ -166,7 +166,7 @@ class Settings:
     label_splits: bool = True
     """Let the pseudo-labels choose where the umap-hdbscan candidate splits a dense
     group to reach K: a split whose two halves the LLM labelled differently is
-    preferred (cluster._split_labels). False: the geometry alone (the ablation)."""
+    preferred (cluster.density._split_labels). False: the geometry alone (the ablation)."""
     llm_names: bool = False
     """After clustering, an LLM (name_llm) writes each cluster's name from the labels
     its texts carry and a few typical texts (pipeline.naming; one call per cluster), the
@@ -174,7 +174,7 @@ class Settings:
     (reports/cluster_names_llm.md) the written names point at the cluster's own intent
     more often where intents are broad (massive_intent, mtop_intent) and less often
     where they are fine-grained (banking77, clinc150), where the label most texts agree
-    on is the better name. False: the rule's pick (cluster.name_clusters)."""
+    on is the better name. False: the rule's pick (naming.name_clusters)."""
     name_llm: str = "qwen2.5-coder-1.5b"
     """The LLM that writes the names with llm_names (a manifest name or a .gguf path);
     "" = the run's own LLM. The 1.5B, because it is K calls, not thousands, and the

@@ -105,8 +105,8 @@ def _grid(x: np.ndarray, seed: int) -> _Grid:
 
 
 def est_silhouette_cosine(x: np.ndarray, seed: int) -> int:
-    """The product's former estimator (cluster.SilhouetteK)."""
-    from intentlocal.pipeline.cluster import SilhouetteK
+    """The product's former estimator (autok.SilhouetteK)."""
+    from intentlocal.pipeline.autok import SilhouetteK
 
     return SilhouetteK(random_state=seed).estimate(x)
 

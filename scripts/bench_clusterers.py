@@ -69,12 +69,8 @@ def choose_with_outlier_vote(sel, x: np.ndarray, k: int, labels) -> tuple[str, n
     (the candidate's memo); the consensus, when a candidate, is recomputed from the
     changed partitions. Returns the pick, its partition and umap-hdbscan's own."""
     from intentlocal.pipeline.autok import knn_graph
-    from intentlocal.pipeline.cluster import (
-        _silhouette,
-        consensus_partition,
-        fit_clusters,
-        modularity,
-    )
+    from intentlocal.pipeline.cluster import consensus_partition, fit_clusters, modularity
+    from intentlocal.pipeline.cluster.base import _silhouette
 
     dens = sel.candidates["umap-hdbscan"]
     saved = (dict(sel.partitions_), dict(sel.silhouettes_), dict(sel.modularities_),

@@ -106,9 +106,10 @@ def main() -> int:
 
     from intentlocal.backends.registry import load_llm
     from intentlocal.config import load_settings
-    from intentlocal.pipeline.cluster import SelectClusterer, name_clusters
+    from intentlocal.pipeline.cluster import SelectClusterer
     from intentlocal.pipeline.labels import load_prompt
     from intentlocal.pipeline.metrics import scores
+    from intentlocal.pipeline.naming import name_clusters
     from intentlocal.store import Store
 
     settings = load_settings()

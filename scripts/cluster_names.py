@@ -1,6 +1,6 @@
 """Do cluster names read as intents? Naming rules compared on finished runs (issue 7).
 
-A run names each cluster by its most shared label (``cluster.name_clusters``). On the
+A run names each cluster by its most shared label (``naming.name_clusters``). On the
 5 Dec benches some names were one example of the intent rather than the intent
 ("call_dad" for create call, "chicken_recipe" for get recipes) and one was another
 intent ("record_video" for send message). This scores naming rules by how well the name
@@ -66,7 +66,7 @@ def name_by(rule: str, members: dict[int, list[int]], text_labels: list[list[str
             vec: dict[str, np.ndarray], run_counts: Counter, min_count: int) -> dict[int, str]:
     """Each cluster's name under ``rule``; larger clusters choose first, names unique."""
     if rule in ("most shared", "central of the frequent"):  # the product's two rules
-        from intentlocal.pipeline.cluster import name_clusters
+        from intentlocal.pipeline.naming import name_clusters
 
         named = name_clusters(assignment_of(members), text_labels, label_vectors=vec
                               if rule == "central of the frequent" else None)
@@ -101,9 +101,8 @@ def llm_names(store: Any, settings: Any, embedder: Any, generator: Any, sr: Any,
     """The product's LLM names (``naming.write_names``) over the run's distinct texts,
     on top of the product's rule (the fallback for a name already taken or, ``checked``,
     less central than the rule's pick)."""
-    from intentlocal.pipeline.cluster import name_clusters
     from intentlocal.pipeline.embedding import embed_cached
-    from intentlocal.pipeline.naming import write_names
+    from intentlocal.pipeline.naming import name_clusters, write_names
     from intentlocal.pipeline.reuse import answers_writer
 
     assignment = assignment_of(members)

@@ -228,7 +228,8 @@ def main() -> int:
             print(f"  seed {s}: {base[-1]}", file=sys.stderr)
         # True K: merge by the labels, then split back to K with the product's
         # label-aware split rule, so K stays the user's and only where it is spent moves.
-        from intentlocal.pipeline.cluster import _split_labels, unit_rows
+        from intentlocal.pipeline.cluster.density import _split_labels
+        from intentlocal.pipeline.vectors import unit_rows
 
         xu = unit_rows(x)
         true_base, repaired = [], {}

@@ -47,7 +47,8 @@ def label_share(labels: list[list[str]], lab: np.ndarray, n_clusters: int) -> di
 
 
 def join(x: np.ndarray, lab: np.ndarray, rule: str, labels: list[list[str]] | None) -> np.ndarray:
-    from intentlocal.pipeline.cluster import _centroids, join_outliers
+    from intentlocal.pipeline.cluster import join_outliers
+    from intentlocal.pipeline.cluster.base import _centroids
 
     lab = np.unique(lab, return_inverse=True)[1] - (1 if (lab < 0).any() else 0)
     out = lab.copy()

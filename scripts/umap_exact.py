@@ -42,7 +42,7 @@ def main() -> int:
     from intentlocal.api import build_backends
     from intentlocal.bench import load_labelled
     from intentlocal.config import load_settings
-    from intentlocal.pipeline import cluster as C
+    from intentlocal.pipeline.cluster import density as C  # its umap_layout is swapped
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.pipeline.metrics import scores, summarise
     from intentlocal.store import Store

@@ -32,6 +32,7 @@ CHILD = r"""
 import hashlib, json, sys, time
 sys.path.insert(0, {repo!r})
 from intentlocal.pipeline import cluster
+from intentlocal.pipeline.vectors import unit_rows
 if {cache}:
     cluster.cache_umap_jit()
 import umap
@@ -45,7 +46,7 @@ texts = Corpus(load_labelled({data!r}, None, 0)[0], [], "set").unique()[0]  # as
 emb, _ = build_backends(Settings())
 x = embed_cached(Store({store!r}), emb, texts)
 t = time.perf_counter()
-lay = cluster.umap_layout(umap, cluster.unit_rows(x), 15, 5, 0.0, 0)
+lay = cluster.umap_layout(umap, unit_rows(x), 15, 5, 0.0, 0)
 print(json.dumps({{"seconds": time.perf_counter() - t,
                   "sha": hashlib.sha256(lay.tobytes()).hexdigest()[:16], "n": len(x)}}))
 """

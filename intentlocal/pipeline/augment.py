@@ -45,7 +45,7 @@ def label_vectors(
 ) -> dict[str, np.ndarray]:
     """Each distinct label's vector, embedded once as words ("card_arrived" as "card
     arrived"), in sorted order so that the embedding cache sees the same batches: the
-    mix and the cluster names (cluster.name_clusters) read the same vectors."""
+    mix and the cluster names (naming.name_clusters) read the same vectors."""
     distinct = sorted({lab for labels in label_sets for lab in labels})
     if not distinct:
         return {}

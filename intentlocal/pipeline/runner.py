@@ -37,12 +37,7 @@ from intentlocal.pipeline.augment import (
     mix_vectors,
 )
 from intentlocal.pipeline.autok import MapEquationK
-from intentlocal.pipeline.cluster import (
-    canonical_ids,
-    fit_clusters,
-    make_clusterer,
-    name_clusters,
-)
+from intentlocal.pipeline.cluster import canonical_ids, fit_clusters, make_clusterer
 from intentlocal.pipeline.embedding import embed_cached
 from intentlocal.pipeline.labels import (
     gather_candidates,
@@ -54,7 +49,7 @@ from intentlocal.pipeline.labels import (
     read_selection,
     selection_request,
 )
-from intentlocal.pipeline.naming import write_names
+from intentlocal.pipeline.naming import name_clusters, write_names
 from intentlocal.pipeline.neighbours import nearest_neighbours
 from intentlocal.pipeline.reuse import answers_writer
 from intentlocal.store import Store
@@ -273,7 +268,7 @@ class Runner:
 
     def _label_vectors(self, label_sets: list[list[str]]) -> dict[str, np.ndarray]:
         """Each distinct final label's vector, for naming the clusters
-        (cluster.name_clusters). Refinement's join and the density layout embedded
+        (naming.name_clusters). Refinement's join and the density layout embedded
         these already, so they come from the cache; the embedder is still loaded here,
         for runs that embedded none (no refinement, join text)."""
         return label_vectors(label_sets, lambda b: self._embed(b, "embed-names"))

@@ -15,10 +15,10 @@ from intentlocal.pipeline.cluster import (
     KMeansClusterer,
     SelectClusterer,
     SpectralKMeans,
-    _silhouette,
     canonical_ids,
     make_clusterer,
 )
+from intentlocal.pipeline.cluster.base import _silhouette
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -287,7 +287,8 @@ def test_the_share_rule_splits_the_group_that_is_two_not_the_widest() -> None:
     """The widest-first rule halves the large intent (41 instead of 68 ACC on
     mtop_intent); the share rule splits the pair, and "auto" keeps its partition
     because its silhouette is the better one."""
-    from intentlocal.pipeline.cluster import _silhouette, _split_share, _split_widest
+    from intentlocal.pipeline.cluster.base import _silhouette
+    from intentlocal.pipeline.cluster.density import _split_share, _split_widest
 
     x, lab, gold = _wide_and_a_pair()
     share, widest = _split_share(x, lab, 3, seed=0), _split_widest(x, lab, 3, seed=0)
@@ -305,7 +306,8 @@ def test_the_widest_rule_wins_when_a_group_is_two_equal_intents() -> None:
     peels the knot off, the widest rule splits the merged pair, and "auto" keeps the
     widest rule's partition by its silhouette. (Move the knot twice as far and the
     silhouette prefers peeling it: a limit, not pinned here.)"""
-    from intentlocal.pipeline.cluster import _silhouette, _split_share, _split_widest
+    from intentlocal.pipeline.cluster.base import _silhouette
+    from intentlocal.pipeline.cluster.density import _split_share, _split_widest
 
     rng = np.random.default_rng(3)
     c = _unit(rng.normal(size=(5, 16))) * 3
@@ -329,7 +331,7 @@ def test_the_widest_rule_wins_when_a_group_is_two_equal_intents() -> None:
 def test_splits_do_not_peel_off_single_texts() -> None:
     """A tight intent with one stray text would give the largest share of spread
     removed by peeling the stray text off; the split that makes two real groups wins."""
-    from intentlocal.pipeline.cluster import _split_share
+    from intentlocal.pipeline.cluster.density import _split_share
 
     rng = np.random.default_rng(1)
     c = _unit(rng.normal(size=(4, 16))) * 3
@@ -347,7 +349,7 @@ def test_splits_do_not_peel_off_single_texts() -> None:
 
 def test_identical_texts_end_the_splitting() -> None:
     """Identical rows cannot be split: fewer clusters than K rather than an endless loop."""
-    from intentlocal.pipeline.cluster import _split_share, _split_widest
+    from intentlocal.pipeline.cluster.density import _split_share, _split_widest
 
     same = np.ones((4, 3)) / np.sqrt(3)
     for split in (_split_share, _split_widest):
@@ -388,7 +390,7 @@ def test_pseudo_labels_choose_which_group_to_split() -> None:
     """The share rule halves the one intent (its two clumps are further apart); with
     the LLM's labels (the same "check_balance" on both clumps, "set_alarm" and
     "check_alarm" on the two close intents) the split goes where the labels differ."""
-    from intentlocal.pipeline.cluster import _split_labels, _split_share
+    from intentlocal.pipeline.cluster.density import _split_labels, _split_share
 
     x, lab, gold = _one_wide_and_two_close()
     labels = [["check_balance"]] * 80 + [["set_alarm"]] * 40 + [["check_alarm"]] * 40
@@ -412,7 +414,8 @@ def test_auto_tries_the_labels_rule_only_when_there_are_labels() -> None:
     d.split_to_k(x, lab, 3)
     assert d.split_ in ("widest", "share")
     with_labels = d.split_to_k(x, lab, 3, labels)
-    from intentlocal.pipeline.cluster import _silhouette, _split_labels, _split_share
+    from intentlocal.pipeline.cluster.base import _silhouette
+    from intentlocal.pipeline.cluster.density import _split_labels, _split_share
 
     best = max((_silhouette(x, p), r) for r, p in
                (("share", _split_share(x, lab, 3, 0)), ("labels", _split_labels(x, lab, 3, 0,
@@ -490,7 +493,7 @@ def test_umap_gets_the_cosine_distance_matrix_below_its_exact_limit(monkeypatch)
     Python call per pair; it gets the same distances from one matrix product instead."""
     import types
 
-    from intentlocal.pipeline import cluster as C
+    from intentlocal.pipeline.cluster import density as C  # the module that reads the limit
 
     fake = types.SimpleNamespace(UMAP=_FakeUMAP)
     rng = np.random.default_rng(0)
@@ -539,9 +542,10 @@ def test_umaps_compiled_code_is_kept_on_disk(tmp_path) -> None:
     code = (
         "import numpy as np\n"
         "from intentlocal.pipeline import cluster\n"
+        "from intentlocal.pipeline.vectors import unit_rows\n"
         "assert cluster.cache_umap_jit() > 0\n"
         "import umap\n"
-        "x = cluster.unit_rows(np.random.default_rng(0).standard_normal((120, 8)))\n"
+        "x = unit_rows(np.random.default_rng(0).standard_normal((120, 8)))\n"
         "print(cluster.umap_layout(umap, x, 15, 5, 0.0, 0).shape)\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -599,7 +603,7 @@ def test_names_are_the_central_label_among_the_frequent_ones() -> None:
     middle of its frequent labels: what "call_dad" and "call_mom" have in common, not
     the one that happens to be carried most; a central label few texts carry is not a
     name; without vectors the most shared label is, as before."""
-    from intentlocal.pipeline.cluster import name_clusters
+    from intentlocal.pipeline.naming import name_clusters
 
     sets = ([["call_dad"]] * 5 + [["call_mom"]] * 4 + [["make_call"]] * 3
             + [["phone"]] + [["weather"]] * 2)
