@@ -211,7 +211,6 @@ class Runner:
         vectors = self._timed(run_id, "embed", lambda: self._embed(uniques, "embed"))
         text_vectors = vectors  # the texts alone: what final = concat / mix builds on
         neighbours = self._timed(run_id, "neighbours", lambda: nearest_neighbours(vectors, m))
-        self._release(self.embedder)  # the LLM pass needs only the LLM: see _release
         self._timed(run_id, "initial", lambda: self._initial(run_id, uniques, neighbours))
         iterations, converged = 0, False
         label_sets = self.store.label_sets(run_id, n, 0)
@@ -277,21 +276,11 @@ class Runner:
     def _release_models(self) -> None:
         """Frees both models before clustering, which needs neither: their memory and
         the clusterers' working memory were the 10,003-text run's peak together
-        (reports/large_inputs_10003.md)."""
+        (reports/large_inputs_10003.md). Backends without ``release`` keep theirs."""
         for backend in (self.generator, self.embedder, self.namer):
-            self._release(backend)
-
-    @staticmethod
-    def _release(backend: object) -> None:
-        """Frees a model a stage no longer needs; it loads again when called (about a
-        second). Why the embedder before the LLM pass: embedding 9,999 texts left it
-        holding about 2 GB, which the LLM's 0.7 GB then joined for the whole pass (the
-        10,003-text run's 2.76 GB peak, reports/large_inputs_10003.md); refinement
-        embeds only the distinct labels after it. Backends without ``release`` keep
-        theirs."""
-        release = getattr(backend, "release", None)
-        if release is not None:
-            release()
+            release = getattr(backend, "release", None)
+            if release is not None:
+                release()
 
     def _joined(
         self,
