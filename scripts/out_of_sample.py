@@ -44,16 +44,15 @@ def bertopic_path(x: np.ndarray, mcs: int) -> tuple[np.ndarray, int]:
     """BERTopic's default path as ../shared/benchmarks.md ran it, on the product's
     DensityClusterer: UMAP 5-d from 15 neighbours (seed 42), HDBSCAN, every outlier to
     the nearest centroid, nothing merged or split. Returns the partition and its size."""
-    from intentlocal.pipeline.cluster import DensityClusterer, join_outliers
+    from intentlocal.pipeline.cluster import DensityClusterer
     from intentlocal.pipeline.vectors import unit_rows
 
-    u = unit_rows(x)
     d = DensityClusterer(n_neighbors=15, n_components=5, min_cluster_size=mcs,
                          random_state=42)
-    lab = d.groups(u)
-    found = len(set(lab.tolist()) - {-1})
-    lab = join_outliers(u, lab, "centroid") if found else np.zeros(len(u), dtype=np.int64)
-    return np.unique(lab, return_inverse=True)[1], found
+    found = len(set(d.groups(unit_rows(x)).tolist()) - {-1})
+    # Asked for its own count, the candidate joins the outliers (nearest centroid, its
+    # default) and merges or splits nothing; the layout is memoised, not made twice.
+    return d.fit_predict(x, max(found, 1)), found
 
 
 def add_row(out: dict[str, Any], title: str, k_used: int, per: list[dict],

@@ -47,3 +47,11 @@ def fit_candidates(candidates: dict[str, Any], x: np.ndarray, k: int,
     if not partitions:
         raise RunError("no clusterer could run on these vectors")
     return partitions, seconds
+
+
+def seed_candidates(candidates: dict[str, Any], seed: int) -> None:
+    """Every candidate that has a seed takes ``seed``: the selection and the consensus
+    re-seed the same candidate objects between runs of several seeds."""
+    for clusterer in candidates.values():
+        if hasattr(clusterer, "random_state"):
+            clusterer.random_state = seed

@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 
 from intentlocal.pipeline.cluster.base import _takes, canonical_ids, fit_clusters
-from intentlocal.pipeline.cluster.candidates import default_candidates, fit_candidates
+from intentlocal.pipeline.cluster.candidates import (
+    default_candidates,
+    fit_candidates,
+    seed_candidates,
+)
 from intentlocal.pipeline.vectors import unit_rows
 
 
@@ -94,9 +98,7 @@ class ConsensusClusterer:
 
     def set_seed(self, seed: int) -> None:
         self.random_state = seed
-        for c in self.candidates.values():
-            if hasattr(c, "random_state"):
-                c.random_state = seed
+        seed_candidates(self.candidates, seed)
 
     def fit_predict(
         self,

@@ -12,7 +12,11 @@ import numpy as np
 
 from intentlocal.errors import RunError
 from intentlocal.pipeline.cluster.base import KMeansClusterer, _silhouette, modularity
-from intentlocal.pipeline.cluster.candidates import default_candidates, fit_candidates
+from intentlocal.pipeline.cluster.candidates import (
+    default_candidates,
+    fit_candidates,
+    seed_candidates,
+)
 from intentlocal.pipeline.cluster.consensus import (
     ConsensusClusterer,
     consensus_inputs,
@@ -93,9 +97,7 @@ class SelectClusterer:
 
     def set_seed(self, seed: int) -> None:
         self.random_state = seed
-        for c in self.candidates.values():
-            if hasattr(c, "random_state"):
-                c.random_state = seed
+        seed_candidates(self.candidates, seed)
 
     def fit_predict(
         self,
