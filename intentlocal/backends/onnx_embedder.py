@@ -22,6 +22,32 @@ from intentlocal.errors import ModelError
 CONFIG_NAME = "intentlocal.json"
 
 
+# The int8 graph is the default wherever its vectors stay this close to the reference's
+# (mean cosine); intentlocal.export measures it once, after quantising.
+INT8_MEAN_COSINE = 0.98
+
+
+def default_variant(config: dict[str, Any]) -> str | None:
+    """The variant a folder's runs use when none is named: int8 whenever the export
+    measured it at the cosine bar, whatever the export recorded as its pick.
+
+    Why not the recorded pick: until 6 Dec the exporter also required int8 to embed
+    faster than fp32 in one timing of 129 texts. On 5 Dec, on a Sapphire Rapids VM where
+    int8 runs at 2x fp32's speed (61 against 31 texts a second, reports/embedder_spr.md),
+    a busy machine timed them at 36.6 and 37.0 and the export recorded fp32; every run
+    there then used fp32 unnoticed, with 1.9x the memory. A default that depends on a
+    noisy timing makes the same texts give other vectors on another laptop; int8 was
+    the faster one on every CPU measured (reports/int8_precision.md, embedder_spr.md)."""
+    variants: dict[str, str] = config.get("variants", {})
+    int8 = config.get("export", {}).get("measured", {}).get("int8", {})
+    if "int8" in variants and float(int8.get("mean_cosine", 0.0)) >= INT8_MEAN_COSINE:
+        return "int8"
+    if not variants:
+        return None
+    recorded = config.get("default_variant")
+    return recorded if recorded in variants else next(iter(variants))
+
+
 def _find_onnx(folder: Path, config: dict[str, Any], variant: str | None) -> Path:
     variants: dict[str, str] = config.get("variants", {})
     if variant:
@@ -31,8 +57,9 @@ def _find_onnx(folder: Path, config: dict[str, Any], variant: str | None) -> Pat
                 f"{', '.join(variants) or 'none'}"
             )
         return folder / variants[variant]
-    if variants:
-        return folder / variants[config.get("default_variant", next(iter(variants)))]
+    chosen = default_variant(config)
+    if chosen is not None:
+        return folder / variants[chosen]
     for cand in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
         if cand.is_file():
             return cand
@@ -84,6 +111,9 @@ class OnnxEmbedder:
         except json.JSONDecodeError as exc:
             raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from exc
         self.onnx_path = p if p.is_file() else _find_onnx(self.folder, self.config, variant)
+        # the variant whose file was opened (None: a plain .onnx file or folder)
+        self.variant = next((name for name, file in self.config.get("variants", {}).items()
+                             if self.folder / file == self.onnx_path), None)
         if not self.onnx_path.is_file():
             raise ModelError(f"ONNX file {self.onnx_path} is missing")
         self.tokenizer_path = _find_tokenizer(self.folder)
@@ -108,12 +138,16 @@ class OnnxEmbedder:
         """The embedding cache's key (backends.base.vectors_id): stores filled before the
         precision option (4 Dec) hold saturated int8 vectors under the bare model_id,
         and those must not come back into a run made with the option; a user's own
-        folder adds its ONNX file's fingerprint (5 Dec)."""
+        folder adds its ONNX file's fingerprint (5 Dec); a model's variant is named
+        (6 Dec), because until then a model's int8 and fp32 vectors shared one key and a
+        store could serve one for the other (see ``default_variant``)."""
         key = self.model_id
         if self.own_files:
             from intentlocal.backends.base import file_fingerprint
 
             key += f"@{file_fingerprint(self.onnx_path)}"
+        elif self.variant and not key.endswith(f":{self.variant}"):
+            key += f":{self.variant}"
         return f"{key}+x64q" if self.x64_precision else key
 
     # -- lazy loading -------------------------------------------------------
