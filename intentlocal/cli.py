@@ -88,6 +88,29 @@ def _fetch_progress():
 
 
 # -- commands -------------------------------------------------------------------------
+def _print_embedder_variants(name: str, folder: Path) -> None:
+    """An exported embedder's ONNX variants and the one runs use: which graph made a
+    run's vectors was invisible until a machine ran fp32 for two sessions unnoticed
+    (onnx_embedder.default_variant)."""
+    import json
+
+    from intentlocal.backends.onnx_embedder import CONFIG_NAME, default_variant
+
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return
+    chosen = default_variant(config)
+    measured = config.get("export", {}).get("measured", {})
+    for variant, file in config.get("variants", {}).items():
+        path = folder / file
+        size = f"{path.stat().st_size / 1e6:,.0f} MB" if path.is_file() else "missing"
+        cosine = measured.get(variant, {}).get("mean_cosine")
+        fidelity = f", mean cosine {cosine:.4f} to the reference" if cosine else ""
+        used = "used by default" if variant == chosen else f"use as --embedder {name}:{variant}"
+        print(f"    {name}:{variant}  exported ({size}{fidelity}); {used}")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from intentlocal import paths
     from intentlocal.backends.fetch import fetch, is_installed, model_dir
@@ -103,6 +126,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"  {name:<22} {spec.role:<9} {state:<12} {size:>9}  {spec.license}{default}")
             if args.verbose:
                 print(f"      {spec.upstream}; {spec.notes}")
+            if spec.role == "embedder" and is_installed(name):
+                _print_embedder_variants(name, model_dir(name))
             for v in spec.variants.values():
                 made = (model_dir(name) / v.path).is_file()
                 print(f"    {name}:{v.name}  {spec.role:<9} "
@@ -409,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_run)
 
     m = sub.add_parser("models", help="list or fetch models")
-    m.add_argument("action", choices=["list", "fetch"])
+    m.add_argument("action", nargs="?", default="list", choices=["list", "fetch"],
+                   help="list (the default) or fetch")
     m.add_argument("names", nargs="*", help="manifest names (default: the default models)")
     m.add_argument("--force", action="store_true", help="fetch again even if present")
     m.add_argument("-v", "--verbose", action="store_true")
