@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from intentlocal.backends.base import Embedder, Generator, generate_all
+from intentlocal.backends.base import Embedder, Generator, generate_all, vectors_id
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar
@@ -203,7 +203,9 @@ class Runner:
         self.store.update_run(
             run_id,
             status="running",
-            embedder_id=self.embedder.model_id,
+            # the vectors' identity (model, ONNX variant, arithmetic), not just the model's
+            # name: which graph made a run's clusters was invisible when it changed (6 Dec)
+            embedder_id=vectors_id(self.embedder),
             llm_id=self.generator.model_id,
             error=None,
         )

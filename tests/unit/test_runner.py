@@ -593,3 +593,17 @@ def test_clusters_are_named_with_the_final_labels_vectors(monkeypatch) -> None:
     assert set(seen["vectors"]) == final
     lab = sorted(final)[0]
     assert np.allclose(seen["vectors"][lab], emb.embed([lab.replace("_", " ")])[0])
+
+
+def test_the_run_records_the_vectors_identity_not_only_the_models_name() -> None:
+    """A run says which graph made its vectors (model, ONNX variant, arithmetic): when
+    a machine ran EmbeddingGemma's fp32 graph instead of int8, nothing in the store
+    showed it (reports/embedder_variant_default.md)."""
+
+    class VariantEmbedder(FakeEmbedder):
+        vectors_id = "fake-embedder:int8+x64q"
+
+    m = IntentClusterer(embedder=VariantEmbedder(), generator=FakeGenerator(), k="3",
+                        neighbours=3).fit(SUPPORT_TEXTS)
+    (run,) = [r for r in m.store_.runs() if r.id == m.run_id_]
+    assert run.embedder_id == "fake-embedder:int8+x64q"
