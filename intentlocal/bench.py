@@ -156,6 +156,7 @@ def _resumed_settings(store: Any, run_id: int, asked: Any) -> Any:
 
 def run_bench(args: Namespace) -> int:
     from intentlocal.api import build_backends, execute_run, start_run
+    from intentlocal.backends.base import vectors_id
     from intentlocal.config import load_settings
     from intentlocal.ingest import Corpus
     from intentlocal.pipeline.augment import join_labels, mix_vectors
@@ -181,6 +182,9 @@ def run_bench(args: Namespace) -> int:
     report: dict[str, Any] = {
         "dataset": str(args.dataset), "name": name, "n_texts": len(texts), "k_true": k_true,
         "sample": args.sample, "seed": args.seed, "settings": settings.to_dict(),
+        # which graph made the vectors (model, ONNX variant, arithmetic): the setting
+        # names only the model, and two sessions' reports said int8 over fp32 vectors
+        "vectors": vectors_id(embedder),
         "command": "intentlocal " + " ".join(sys.argv[1:]) if sys.argv else "",
         "rows": [],
     }
@@ -316,7 +320,7 @@ def markdown(r: dict[str, Any]) -> str:
         + (f" (class-stratified sample, seed {r['seed']})" if r.get("sample") else ""),
         "",
         f"Command: `{r.get('command', '')}`  ",
-        f"Embedder {r['settings']['embedder']}, LLM {r['settings']['llm']}; "
+        f"Embedder {r.get('vectors') or r['settings']['embedder']}, LLM {r['settings']['llm']}; "
         f"wall {r['wall_seconds']:.0f} s; peak RSS {r['peak_rss_mb']:.0f} MB",
         "",
         "| pipeline | K | ACC | NMI | ARI |",

@@ -52,7 +52,9 @@ ABLATION_ROWS = {"refined labels, tf-idf concat w=0.25", "refined labels, mix w=
 
 def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gen = FakeGenerator()
-    monkeypatch.setattr(api, "build_backends", lambda s: (FakeEmbedder(), gen))
+    emb = FakeEmbedder()
+    emb.vectors_id = "fake-embedder:int8+x64q"  # type: ignore[attr-defined]
+    monkeypatch.setattr(api, "build_backends", lambda s: (emb, gen))
     data = _bench_set(tmp_path)
     out = tmp_path / "reports"
     code = cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
@@ -72,6 +74,9 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert report["llm"]["calls"] == len(gen.calls) > 0
     md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
     assert md.startswith("## set:")
+    # the report names the vectors' graph, not only the embedder setting (6 Dec)
+    assert report["vectors"] == "fake-embedder:int8+x64q"
+    assert "Embedder fake-embedder:int8+x64q, LLM" in md
     # the summary says which vectors each K estimate came from: a run's (the texts') first
     assert (f"K estimated on the texts' vectors, as a run on the defaults does: "
             f"{report['k_est_embeddings']} (error {report['k_est_embeddings_error_pct']} %)"
