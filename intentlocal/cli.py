@@ -15,7 +15,7 @@ from intentlocal.config import (
     JOIN_CHOICES,
     SELECTOR_CHOICES,
 )
-from intentlocal.errors import IntentLocalError
+from intentlocal.errors import IntentLocalError, ModelError
 
 if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs it
     from intentlocal.store import Store
@@ -92,14 +92,12 @@ def _print_embedder_variants(name: str, folder: Path) -> None:
     """An exported embedder's ONNX variants and the one runs use: which graph made a
     run's vectors was invisible until a machine ran fp32 for two sessions unnoticed
     (onnx_embedder.default_variant)."""
-    import json
-
-    from intentlocal.backends.onnx_embedder import CONFIG_NAME, default_variant
+    from intentlocal.backends.onnx_embedder import default_variant, read_config
 
     try:
-        config = json.loads((folder / CONFIG_NAME).read_text())
-    except (OSError, ValueError):
-        return
+        config = read_config(folder)
+    except (OSError, ModelError):
+        return  # the listing goes on; a run on this model reports the broken file
     chosen = default_variant(config)
     measured = config.get("export", {}).get("measured", {})
     for variant, file in config.get("variants", {}).items():

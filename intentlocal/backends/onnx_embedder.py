@@ -48,6 +48,18 @@ def default_variant(config: dict[str, Any]) -> str | None:
     return recorded if recorded in variants else next(iter(variants))
 
 
+def read_config(folder: Path) -> dict[str, Any]:
+    """A folder's intentlocal.json (how to use its ONNX files), {} when it has none."""
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        return {}
+    try:
+        config: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON: {exc}") from exc
+    return config
+
+
 def _find_onnx(folder: Path, config: dict[str, Any], variant: str | None) -> Path:
     variants: dict[str, str] = config.get("variants", {})
     if variant:
@@ -103,13 +115,7 @@ class OnnxEmbedder:
         if not p.exists():
             raise ModelError(f"embedder path {p} does not exist")
         self.folder = p if p.is_dir() else p.parent
-        cfg_path = self.folder / CONFIG_NAME
-        try:
-            self.config: dict[str, Any] = (
-                json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-            )
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from exc
+        self.config: dict[str, Any] = read_config(self.folder)
         self.onnx_path = p if p.is_file() else _find_onnx(self.folder, self.config, variant)
         # the variant whose file was opened (None: a plain .onnx file or folder)
         self.variant = next((name for name, file in self.config.get("variants", {}).items()

@@ -38,9 +38,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from intentlocal.backends.onnx_embedder import INT8_MEAN_COSINE
+from intentlocal.backends.onnx_embedder import CONFIG_NAME, INT8_MEAN_COSINE
 
-CONFIG_NAME = "intentlocal.json"
 FP32_NAME = "model.onnx"
 INT8_NAME = "model_int8.onnx"
 OPSET = 17
