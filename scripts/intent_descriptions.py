@@ -41,16 +41,11 @@ PREFIXES = ("the user wants to ", "user wants to ", "the user wants ", "user wan
 
 def sample(data: Path, name: str, intents: int = 25, per: int = 30, seed: int = 0
            ) -> tuple[list[str], list[str]]:
-    """Distinct texts of ``intents`` random intents, at most ``per`` each, in file order."""
-    texts: list[str] = []
-    gold: list[str] = []
-    seen: set[str] = set()
-    for line in (data / name / "test.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        if r["text"] not in seen:
-            seen.add(r["text"])
-            texts.append(r["text"])
-            gold.append(r["label"])
+    """``intents`` random intents' distinct texts (a run's dedupe), at most ``per`` each,
+    in file order."""
+    from scripts.prompt_neighbours import load_set
+
+    texts, gold = load_set(data / name / "test.jsonl")
     rng = random.Random(seed)
     chosen = set(rng.sample(sorted(set(gold)), intents))
     by: dict[str, list[int]] = collections.defaultdict(list)
