@@ -64,6 +64,31 @@ def qwen(qwen_path: Path):
     return LlamaCppGenerator(qwen_path, model_id="qwen2.5-coder-0.5b", n_ctx=2048)
 
 
+def _write_export(folder: Path, recorded: str, int8_cosine: float | None,
+                  fp32_bytes: int = 400, int8_bytes: int = 400) -> Path:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"x" * fp32_bytes)
+    (folder / "model_int8.onnx").write_bytes(b"x" * int8_bytes)
+    (folder / "tokenizer.json").write_text("{}")
+    measured: dict[str, dict[str, float]] = {"fp32": {"mean_cosine": 1.0}}
+    if int8_cosine is not None:
+        measured["int8"] = {"mean_cosine": int8_cosine}
+    (folder / "intentlocal.json").write_text(json.dumps({
+        "variants": {"fp32": "model.onnx", "int8": "model_int8.onnx"},
+        "default_variant": recorded, "export": {"measured": measured}}))
+    return folder
+
+
+@pytest.fixture
+def exported_folder():  # type: ignore[no-untyped-def]
+    """Writes an embedder's folder as intentlocal.export leaves it (two ONNX variants,
+    the export's recorded pick and, when it quantised, int8's measured cosine), for the
+    tests of which variant runs and what the models listing says, without an export."""
+    return _write_export
+
+
 SUPPORT_TEXTS = [
     "my card has not arrived yet",
     "when will my new card arrive",

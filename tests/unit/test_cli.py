@@ -116,20 +116,13 @@ def test_models_list(capsys) -> None:
     assert "qwen2.5-coder-0.5b" in out and "embeddinggemma-300m" in out
 
 
-def test_models_alone_lists_and_names_the_embedders_variant(capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_models_alone_lists_and_names_the_embedders_variant(  # type: ignore[no-untyped-def]
+        capsys, tmp_path, monkeypatch, exported_folder) -> None:
     """`intentlocal models` lists (it used to stop on a missing action); an exported
     embedder shows which ONNX variant runs use, since its recorded pick can be overruled
     (onnx_embedder.default_variant)."""
-    import json
-
-    folder = tmp_path / "embeddinggemma-300m"
-    folder.mkdir()
-    (folder / "model.onnx").write_bytes(b"x" * 2_000_000)
-    (folder / "model_int8.onnx").write_bytes(b"x" * 1_000_000)
-    (folder / "intentlocal.json").write_text(json.dumps({
-        "variants": {"fp32": "model.onnx", "int8": "model_int8.onnx"},
-        "default_variant": "fp32",
-        "export": {"measured": {"fp32": {"mean_cosine": 1.0}, "int8": {"mean_cosine": 0.998}}}}))
+    exported_folder(tmp_path / "embeddinggemma-300m", "fp32", 0.998,
+                    fp32_bytes=2_000_000, int8_bytes=1_000_000)
     monkeypatch.setattr("intentlocal.backends.fetch.is_installed",
                         lambda name: name == "embeddinggemma-300m")
     monkeypatch.setattr("intentlocal.backends.fetch.model_dir", lambda name: tmp_path / name)

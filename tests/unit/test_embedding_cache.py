@@ -82,49 +82,32 @@ def test_own_onnx_folders_of_the_same_name_never_share_cached_vectors(tmp_path) 
     assert vectors_id(named) == "embeddinggemma-300m+x64q"
 
 
-def _exported_folder(tmp_path, recorded: str, int8_cosine: float | None):  # type: ignore[no-untyped-def]
-    """A manifest model's folder as intentlocal.export leaves it: two variants, the
-    export's recorded pick and, when it quantised, int8's measured cosine."""
-    import json
-
-    folder = tmp_path / "embeddinggemma-300m"
-    folder.mkdir(parents=True)
-    (folder / "model.onnx").write_bytes(b"fp32" * 100)
-    (folder / "model_int8.onnx").write_bytes(b"int8" * 100)
-    (folder / "tokenizer.json").write_text("{}")
-    measured = {} if int8_cosine is None else {"int8": {"mean_cosine": int8_cosine}}
-    (folder / "intentlocal.json").write_text(json.dumps({
-        "variants": {"fp32": "model.onnx", "int8": "model_int8.onnx"},
-        "default_variant": recorded, "export": {"measured": measured}}))
-    return folder
-
-
-def test_int8_is_the_default_wherever_it_met_the_cosine_bar(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_int8_is_the_default_wherever_it_met_the_cosine_bar(tmp_path, exported_folder) -> None:  # type: ignore[no-untyped-def]
     """An export that recorded fp32 because one timing on a busy machine had int8 no
     faster still runs int8 (the 5 Dec Sapphire Rapids export did exactly that); one
     whose int8 missed the bar, or that measured nothing, keeps its recorded pick."""
     from intentlocal.backends.onnx_embedder import OnnxEmbedder
 
-    emb = OnnxEmbedder(_exported_folder(tmp_path / "a", "fp32", 0.9979), model_id="e",
+    emb = OnnxEmbedder(exported_folder(tmp_path / "a", "fp32", 0.9979), model_id="e",
                        own_files=False)
     assert emb.variant == "int8" and emb.onnx_path.name == "model_int8.onnx"
     for sub, cosine in (("b", 0.95), ("c", None)):
-        emb = OnnxEmbedder(_exported_folder(tmp_path / sub, "fp32", cosine), model_id="e",
+        emb = OnnxEmbedder(exported_folder(tmp_path / sub, "fp32", cosine), model_id="e",
                            own_files=False)
         assert emb.variant == "fp32" and emb.onnx_path.name == "model.onnx"
-    named = OnnxEmbedder(_exported_folder(tmp_path / "d", "int8", 0.9979), variant="fp32",
+    named = OnnxEmbedder(exported_folder(tmp_path / "d", "int8", 0.9979), variant="fp32",
                          model_id="e:fp32", own_files=False)
     assert named.variant == "fp32" and named.onnx_path.name == "model.onnx"
 
 
-def test_a_models_variants_never_share_cached_vectors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_models_variants_never_share_cached_vectors(tmp_path, exported_folder) -> None:  # type: ignore[no-untyped-def]
     """Until 6 Dec a model's fp32 and int8 vectors were cached under one key, so a store
     filled on one machine served the other variant's vectors on another."""
     from intentlocal.backends.base import vectors_id
     from intentlocal.backends.onnx_embedder import OnnxEmbedder
     from intentlocal.backends.registry import load_embedder
 
-    folder = _exported_folder(tmp_path, "int8", 0.9979)
+    folder = exported_folder(tmp_path / "embeddinggemma-300m", "int8", 0.9979)
     default = OnnxEmbedder(folder, model_id="embeddinggemma-300m", own_files=False)
     fp32 = OnnxEmbedder(folder, variant="fp32", model_id="embeddinggemma-300m:fp32",
                         own_files=False)
