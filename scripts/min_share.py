@@ -78,6 +78,21 @@ def paired(per: list[dict[str, float]], base: list[dict[str, float]]) -> dict[st
     return out
 
 
+def replace_initial(initial: list[list[str]], uniques: list[str], path: Path
+                    ) -> list[list[str]]:
+    """The initial label sets with each row's ``old`` label swapped for its ``new`` one;
+    a row whose text is not the run's text at that uid stops the script (another run)."""
+    out = [list(labels) for labels in initial]
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        u = row["uid"]
+        if uniques[u] != row["text"]:
+            raise SystemExit(f"{path}: uid {u} is not {row['text']!r} in this run")
+        out[u] = [row["new"] if lab == row["old"] else lab for lab in out[u]]
+        out[u] = list(dict.fromkeys(out[u]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.augment import mix_vectors
     from intentlocal.pipeline.cluster import SelectClusterer
@@ -106,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                          "SelectClusterer(texts_consensus=True))")
     ap.add_argument("--auto-k", action="store_true",
                     help="also each row at the K estimated from its vectors")
+    ap.add_argument("--initial", type=Path,
+                    help="a JSONL of {uid, text, old, new} replacing initial labels "
+                         "(scripts/sharpen_labels.py): refinement and clustering start from them")
     ap.add_argument("--report", type=Path)
     a = ap.parse_args(argv)
     seeds = [int(v) for v in a.seeds.split(",")]
@@ -117,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     k = len(set(sr.gold))
     gold_u = sr.gold_u
     initial = store.label_sets(run_id, n, 0)
+    if a.initial:
+        initial = replace_initial(initial, sr.uniques, a.initial)
     started = time.perf_counter()
 
     def select(v: np.ndarray, labels: list[list[str]] | None,
@@ -173,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in thresholds:
         history = iterate(x, initial, embed, s, 1, t)
         sets = history[-1]
-        if t == 1 and [sorted(p) for p in sets] != [sorted(q) for q in stored1]:
+        if t == 1 and not a.initial and [sorted(p) for p in sets] != [sorted(q) for q in stored1]:
             raise SystemExit("T = 1 replay differs from the run's stored sets")
         st = label_stats(sets, gold_u)
         mix = mix_vectors(x, sets, embed, a.weight)
@@ -194,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{' --no-baselines' if a.no_baselines else ''}"
         f"{' --density-only' if a.density_only else ''}"
         f"{' --skip-mix' if a.skip_mix else ''}"
-        f"{' --texts-consensus' if a.texts_consensus else ''}` — "
+        f"{' --texts-consensus' if a.texts_consensus else ''}"
+        f"{f' --initial {a.initial}' if a.initial else ''}` — "
         f"select clusterer, true K = {k}, seeds {seeds}, "
         f"{n} distinct texts ({len(sr.gold)} rows scored); Δ = mean of per-seed differences "
         "to the texts alone.\n\n"
