@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     _, generator = build_backends(s)
     grammar = label_grammar()
     system = SYSTEM if a.prompt == "v2" else SYSTEM_V1
+    def lines(ids: list[int]) -> str:
+        return "\n".join(f"- {clip(sr.uniques[o], s.neighbour_chars)}" for o in ids)
+
     reqs = []
     for u, lab in asked:
-        def lines(ids: list[int]) -> str:
-            return "\n".join(f"- {clip(sr.uniques[o], s.neighbour_chars)}" for o in ids)
-
         others = lines(contrasts(x, groups[label_key(lab)], u, a.contrasts))
         sims = x @ x[u]
         sims[u] = -2.0
