@@ -27,8 +27,12 @@ the texts alone (same seed, same candidates), the fairer test of a small gain.
 
     python scripts/min_share.py SET STORE:RUN [--min-share 1,2,4] [--seeds 0,1,2,3,4]
         [--weight 0.1] [--splits] [--density-only [--skip-mix]] [--texts-consensus]
-        [--auto-k] [--no-baselines]
+        [--auto-k] [--no-baselines] [--initial SHARP.jsonl]
         [--report FILE.md]
+
+``--initial`` starts refinement and clustering from replaced initial labels (a JSONL of
+scripts/sharpen_labels.py); the T = 1 replay check is then skipped, since the run did
+not refine those labels.
 """
 
 from __future__ import annotations
