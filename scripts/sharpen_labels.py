@@ -16,6 +16,7 @@ on the labels and the vectors alone.
 
     python scripts/sharpen_labels.py SET STORE:RUN --out SHARP.jsonl [--min-group 4]
         [--contrasts 3] [--prompt v1|v2] [--llm MODEL]
+    python scripts/sharpen_labels.py SET STORE:RUN --stats SHARP.jsonl
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,18 +69,42 @@ def contrasts(x: np.ndarray, members: list[int], target: int, n: int) -> list[in
     return [others[i] for i in np.argsort(sims, kind="stable")[:n]]
 
 
+def print_stats(set_name: str, sr: Any, initial: list[list[str]], path: Path) -> int:
+    """The label table of reports/sharpen_labels.md: the run's initial labels and the
+    same with this file's replacements, before refinement (one label a text)."""
+    from scripts.iterations import label_stats
+    from scripts.min_share import replace_initial
+    from scripts.prompt_neighbours import score
+
+    gold = sr.gold_u
+    print(f"| {set_name} labels | distinct | texts sharing a label | pairs / one intent | "
+          "H / C / V |\n|---|---|---|---|---|")
+    for name, sets in (("first (the run's)", initial),
+                       (path.name, replace_initial(initial, sr.uniques, path))):
+        st = label_stats(sets, gold)
+        sc = score([ls[0] if ls else "" for ls in sets], gold.tolist())
+        print(f"| {name} | {st['distinct']:,} | {100 * st['texts_sharing']:.1f} % | "
+              f"{st['pairs']:,} / {100 * st['pair_purity']:.1f} % | "
+              f"{sc['homogeneity']:.1f} / {sc['completeness']:.1f} / {sc['v_measure']:.1f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from intentlocal.api import build_backends
     from intentlocal.backends.base import Message, Request, generate_all
     from intentlocal.grammars import label_grammar, parse_label
     from intentlocal.pipeline.augment import label_key
     from intentlocal.pipeline.labels import clip
+    from intentlocal.pipeline.neighbours import nearest_neighbours
     from scripts.label_distance import open_shared_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set_name")
     ap.add_argument("run", help="STORE:RUN of a finished run of the set's test JSONL")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, help="where the new labels go (JSONL)")
+    ap.add_argument("--stats", type=Path,
+                    help="no LLM: compare the run's initial labels with those of this JSONL "
+                         "(how widely shared, how pure, H / C / V against gold)")
     ap.add_argument("--min-group", type=int, default=4,
                     help="ask again for texts whose initial label at least this many carry")
     ap.add_argument("--contrasts", type=int, default=3)
@@ -86,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--llm", help="another label writer for this pass (default: the run's)")
     a = ap.parse_args(argv)
 
+    if (a.out is None) == (a.stats is None):
+        ap.error("give --out (write new labels) or --stats (compare written ones)")
     sr, store, run_id, s, embed = open_shared_run(a.run, a.set_name)
     n = len(sr.uniques)
-    x = embed(sr.uniques)
     initial = store.label_sets(run_id, n, 0)
+    if a.stats:
+        return print_stats(a.set_name, sr, initial, a.stats)
+    x = embed(sr.uniques)
     groups: dict[str, list[int]] = collections.defaultdict(list)
     for u, labels in enumerate(initial):
         for lab in labels:
@@ -104,14 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     def lines(ids: list[int]) -> str:
         return "\n".join(f"- {clip(sr.uniques[o], s.neighbour_chars)}" for o in ids)
 
+    near = nearest_neighbours(x, s.prompt_neighbours)  # the first prompt's neighbours
     reqs = []
     for u, lab in asked:
         others = lines(contrasts(x, groups[label_key(lab)], u, a.contrasts))
-        sims = x @ x[u]
-        sims[u] = -2.0
-        near = [int(i) for i in np.argsort(-sims, kind="stable")[: s.prompt_neighbours]]
         user = (USER.format(target=clip(sr.uniques[u], 4 * s.neighbour_chars),
-                            neighbours=lines(near), others=others) if a.prompt == "v2" else
+                            neighbours=lines(near[u].tolist()), others=others)
+                if a.prompt == "v2" else
                 USER_V1.format(target=clip(sr.uniques[u], 4 * s.neighbour_chars), label=lab,
                                others=others))
         reqs.append(Request([Message("system", system)], [Message("user", user)],
