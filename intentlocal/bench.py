@@ -228,6 +228,12 @@ def run_bench(args: Namespace) -> int:
     else:
         corpus = Corpus(texts, list(range(1, len(texts) + 1)), str(args.dataset))
         run_id = start_run(store, corpus, settings, f"bench {name}")
+    from intentlocal.backends.llm import busy_cpu_note
+
+    note = busy_cpu_note()  # a bench's seconds are a figure: say when they are not alone
+    if note:
+        print(f"  {note}", file=sys.stderr)
+        report["busy_cpu_note"] = note
     t0 = time.monotonic()
     result = execute_run(store, run_id, embedder=embedder, generator=generator,
                          progress=_progress())

@@ -231,11 +231,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if not finished:
-        from intentlocal.backends.llm import amx_note
+        from intentlocal.backends.llm import amx_note, busy_cpu_note
 
-        note = amx_note()
-        if note:
-            print(f"  {note}", file=sys.stderr)
+        for note in (amx_note(), busy_cpu_note()):
+            if note:
+                print(f"  {note}", file=sys.stderr)
         try:
             execute_run(store, run_id, embedder=embedder, generator=generator, progress=_Line())
         except KeyboardInterrupt:

@@ -25,6 +25,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(var)
     home = tmp_path / "home"
     monkeypatch.setenv("INTENTLOCAL_HOME", str(home))
+    # an idle machine, whatever else runs beside the tests: the busy-CPU note
+    # (backends.llm.busy_cpu_note) shows only where a test asks for it
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     return home
 
 

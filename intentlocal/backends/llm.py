@@ -56,6 +56,29 @@ def amx_note() -> str | None:
             "'Intel CPUs with AMX' shows a faster build")
 
 
+def busy_cpu_note(load: float | None = None, cores: int | None = None) -> str | None:
+    """One line for a user whose CPU is already busy when labelling starts, or None.
+
+    Why: llama.cpp keeps every core it is given in step, so one busy core stalls them
+    all. Two label writers on a 2-core machine ran each other down from about 200 to
+    7-25 tokens a second (5 Dec; reports/out_of_sample_banking77_train_int8.md claims
+    no wall time for it), and nothing in the run's own progress said why. The
+    machine's one-minute load average against its core count is the signal every Unix
+    has: at three quarters of the cores busy, the run is told. It cannot say which
+    program is busy, only that one is.
+    """
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            return None
+    cores = cores or os.cpu_count() or 1
+    if load < 0.75 * cores:
+        return None
+    return (f"note: the CPU is already busy (load average {load:.1f} on {cores} cores); "
+            "labelling may run several times slower until the other work ends")
+
+
 _PATCH_LOCK = threading.RLock()  # re-entrant: one load nests two patches
 
 

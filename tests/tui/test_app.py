@@ -143,6 +143,20 @@ async def test_bad_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_busy_cpu_is_a_warning_on_the_progress_screen(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 9.0, 9.0))
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await _start_small_run(pilot, app)
+        busy = [n for n in app._notifications if "CPU is already busy" in n.message]
+        assert len(busy) == 1 and busy[0].severity == "warning"
+
+
+@pytest.mark.asyncio
 async def test_own_prompt_file_from_the_form(tmp_path: Path) -> None:
     """A broken prompt file is a notification naming the file and stores no run; a
     good one is the run's initial prompt."""
