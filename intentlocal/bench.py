@@ -90,12 +90,23 @@ def kmeans_scores(x: np.ndarray, gold: list[str], k: int, select: bool = False,
                     list(sel.partitions_.values()), k, s)))
         out["chosen"] = sorted(set(chosen), key=chosen.index)
         if agreed:
-            out["consensus"] = {"k": k, **summarise(agreed)}
+            out["consensus"] = {"k": k, **summarise(agreed), "per_seed": _seeded(agreed)}
     else:
         per = [scores(gold, KMeans(n_clusters=k, n_init=10, random_state=s).fit_predict(x))
                for s in SEEDS]
     out.update(summarise(per))
+    out["per_seed"] = _seeded(per, chosen if select else None)
     return out
+
+
+def _seeded(per: Sequence[dict[str, float]], chosen: Sequence[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """Each seed's scores (and kept candidate), beside the mean and sd: a later
+    comparison pairs two rows seed by seed, where a small gain shows in the differences
+    and not in two overlapping spreads (scripts/min_share.py's ``paired``)."""
+    return [{"seed": s, **{m: round(float(p[m]), 4) for m in ("acc", "nmi", "ari")},
+             **({"chosen": chosen[i]} if chosen else {})}
+            for i, (s, p) in enumerate(zip(SEEDS, per, strict=True))]
 
 
 def _evaluate(name: str, x: np.ndarray, gold: list[str], k_true: int, k_est: int,

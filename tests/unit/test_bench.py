@@ -71,6 +71,16 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert kept and all(set(c) <= {*SelectClusterer().candidates, "consensus"} and c
                         for c in kept)
     assert all(0 <= r["acc"] <= 100 and r["k"] >= 1 for r in report["rows"])
+    # each seed's scores beside the mean, so that two rows can be paired seed by seed
+    from intentlocal.bench import SEEDS
+
+    for r in report["rows"]:
+        per = r["per_seed"]
+        assert [p["seed"] for p in per] == list(SEEDS)
+        for m in ("acc", "nmi", "ari"):
+            assert abs(sum(p[m] for p in per) / len(per) - r[m]) < 1e-3
+        if r["pipeline"].startswith("select"):
+            assert {p["chosen"] for p in per} == set(r["chosen"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
     md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
     assert md.startswith("## set:")
