@@ -44,3 +44,20 @@ def test_reused_answers_are_timed_as_first_decoded_and_said_so() -> None:
     assert llm_cell(r) == ("42 (10; 8 answers reused, timed when first decoded, 2 decoded "
                            "now)")
     assert llm_cell({"llm": {"llm_seconds": 12.3, "calls": 100}}) == "12 (100)"
+
+
+def test_labels_add_is_paired_by_seed_where_the_report_keeps_seeds() -> None:
+    from scripts.bench_summary import DEFAULT, TEXTS, labels_add
+
+    def row(name: str, accs: list[float] | None, mean: float) -> dict:
+        out = {"pipeline": name, "k_mode": "true K", "acc": mean}
+        if accs is not None:
+            out["per_seed"] = [{"seed": s, "acc": a} for s, a in enumerate(accs)]
+        return out
+
+    # seeds spread by 4 points, the labels' gain steady at +1 and +3
+    paired = {"rows": [row(TEXTS, [70.0, 74.0], 72.0), row(DEFAULT, [71.0, 77.0], 74.0)]}
+    assert labels_add(paired) == "+2.0 ± 1.0 (paired, 2 seeds)"
+    old = {"rows": [row(TEXTS, None, 72.0), row(DEFAULT, None, 71.5)]}
+    assert labels_add(old) == "-0.5 (of the means)"
+    assert labels_add({"rows": [row(TEXTS, None, 72.0)]}) == "-"
