@@ -216,6 +216,14 @@ def run_bench(args: Namespace) -> int:
     def evaluate(row: str, x: np.ndarray, k_est: int, **kw: Any) -> None:
         _evaluate(row, x, gold, k_true, k_est, rows, expand=uid_of, **kw)
 
+    from intentlocal.backends.llm import busy_cpu_note
+
+    # before the bench's own work loads the CPU; its seconds are figures, so a report
+    # made beside other work says so
+    note = busy_cpu_note()
+    if note:
+        print(f"  {note}", file=sys.stderr)
+        report["busy_cpu_note"] = note
     t0 = time.monotonic()
     base = embed(uniques)
     report["embed_seconds"] = round(time.monotonic() - t0, 1)
@@ -239,12 +247,6 @@ def run_bench(args: Namespace) -> int:
     else:
         corpus = Corpus(texts, list(range(1, len(texts) + 1)), str(args.dataset))
         run_id = start_run(store, corpus, settings, f"bench {name}")
-    from intentlocal.backends.llm import busy_cpu_note
-
-    note = busy_cpu_note()  # a bench's seconds are a figure: say when they are not alone
-    if note:
-        print(f"  {note}", file=sys.stderr)
-        report["busy_cpu_note"] = note
     t0 = time.monotonic()
     result = execute_run(store, run_id, embedder=embedder, generator=generator,
                          progress=_progress())

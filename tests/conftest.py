@@ -27,7 +27,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("INTENTLOCAL_HOME", str(home))
     # an idle machine, whatever else runs beside the tests: the busy-CPU note
     # (backends.llm.busy_cpu_note) shows only where a test asks for it
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
+    from intentlocal.backends import llm
+
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 0.0)
     return home
 
 

@@ -145,9 +145,9 @@ async def test_bad_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_a_busy_cpu_is_a_warning_on_the_progress_screen(tmp_path: Path,
                                                               monkeypatch) -> None:
-    import os
+    from intentlocal.backends import llm
 
-    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 9.0, 9.0))
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)
     app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()

@@ -55,6 +55,9 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     emb = FakeEmbedder()
     emb.vectors_id = "fake-embedder:int8+x64q"  # type: ignore[attr-defined]
     monkeypatch.setattr(api, "build_backends", lambda s: (emb, gen))
+    from intentlocal.backends import llm
+
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)  # other work running
     data = _bench_set(tmp_path)
     out = tmp_path / "reports"
     code = cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
@@ -82,6 +85,7 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         if r["pipeline"].startswith("select"):
             assert {p["chosen"] for p in per} == set(r["chosen"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
+    assert "about 64.0 of" in report["busy_cpu_note"]  # its seconds were not alone
     md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
     assert md.startswith("## set:")
     # the report names the vectors' graph, not only the embedder setting (6 Dec)

@@ -83,21 +83,21 @@ def test_a_busy_cpu_is_said_before_labelling(tmp_path: Path, fakes, capsys,
                                              monkeypatch) -> None:
     import os
 
-    from intentlocal.backends.llm import busy_cpu_note
+    from intentlocal.backends import llm
 
-    assert busy_cpu_note(load=1.4, cores=2) is None
-    assert "load average 1.5 on 2 cores" in (busy_cpu_note(load=1.5, cores=2) or "")
-    monkeypatch.delattr(os, "getloadavg")  # Windows has none: no note, no error
-    assert busy_cpu_note(cores=2) is None
+    assert llm.busy_cpu_note(busy=1.4, cores=2) is None
+    assert "about 1.5 of 2 cores in use" in (llm.busy_cpu_note(busy=1.5, cores=2) or "")
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: None)  # cannot be read
+    assert llm.busy_cpu_note(cores=2) is None
 
     args = ["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3"]
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.5, 0.5), raising=False)
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 0.3)
     assert cli.main([*args, "--out", str(tmp_path / "idle")]) == 0
     assert "CPU is already busy" not in capsys.readouterr().err
-    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 9.0, 9.0))
+    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)
     assert cli.main([*args, "--out", str(tmp_path / "busy")]) == 0
     err = capsys.readouterr().err
-    assert f"load average 64.0 on {os.cpu_count()} cores" in err
+    assert f"about 64.0 of {os.cpu_count()} cores in use" in err
 
 
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
