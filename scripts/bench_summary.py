@@ -50,8 +50,8 @@ TEXTS = "select clusterer on embeddings"
 
 def labels_add(r: dict, mode: str = "true K") -> str:
     """The default's ACC minus the texts alone's: the mean ± sd of the per-seed
-    differences where the report keeps each seed's scores (benches since 6 Dec), else
-    the difference of the two means, said as such."""
+    differences where the report keeps each seed's scores (benches since the fourteenth
+    session), else the difference of the two means, said as such."""
     rows = {x["pipeline"]: x for x in r["rows"] if x["k_mode"] == mode}
     if DEFAULT not in rows or TEXTS not in rows:
         return "-"
