@@ -84,6 +84,22 @@ def offered(near: list[int], given: dict[int, str], limit: int, min_carriers: in
     return [spelled[k] for k in keys[:limit]]
 
 
+def ask(generator, sr, s, u: int, near_p: np.ndarray, labels: list[str]) -> str:
+    """The label ``generator`` gives text ``u`` offered ``labels``: one function for the
+    written pass and ``--check``'s replay, so the replay asks the very same question."""
+    from intentlocal.backends.base import Message
+    from intentlocal.grammars import label_grammar, parse_label
+    from intentlocal.pipeline.labels import clip
+
+    user = USER.format(
+        target=clip(sr.uniques[u], 4 * s.neighbour_chars),
+        neighbours="\n".join(f"- {clip(sr.uniques[j], s.neighbour_chars)}" for j in near_p[u]),
+        labels="\n".join(f"- {lab}" for lab in labels))
+    g = generator.generate([Message("system", SYSTEM)], [Message("user", user)],
+                           label_grammar(), 40)
+    return parse_label(g.text)
+
+
 def decision_scores(rows: list[dict], answers: list[str], near: np.ndarray,
                     known: list[dict[int, str]], gold: np.ndarray) -> dict[str, float]:
     """How well ``answers`` (one per row, to its ``offered`` labels) choose: the share
@@ -114,9 +130,6 @@ def check(a: argparse.Namespace, sr, s, x: np.ndarray) -> int:
     import dataclasses
 
     from intentlocal.api import build_backends
-    from intentlocal.backends.base import Message
-    from intentlocal.grammars import label_grammar, parse_label
-    from intentlocal.pipeline.labels import clip
     from intentlocal.pipeline.neighbours import nearest_neighbours
 
     rows = [json.loads(line) for line in a.check.read_text().splitlines()]
@@ -131,15 +144,7 @@ def check(a: argparse.Namespace, sr, s, x: np.ndarray) -> int:
     answers = []
     started = time.perf_counter()
     for r in pick:
-        u = r["uid"]
-        user = USER.format(
-            target=clip(sr.uniques[u], 4 * s.neighbour_chars),
-            neighbours="\n".join(f"- {clip(sr.uniques[j], s.neighbour_chars)}"
-                                 for j in near_p[u]),
-            labels="\n".join(f"- {lab}" for lab in r["offered"]))
-        g = generator.generate([Message("system", SYSTEM)], [Message("user", user)],
-                               label_grammar(), 40)
-        answers.append(parse_label(g.text))
+        answers.append(ask(generator, sr, s, r["uid"], near_p, r["offered"]))
     secs = (time.perf_counter() - started) / max(1, len(pick))
     gold = sr.gold_u
     known = [{j: rows[order[j]]["new"] for j in near_m[r["uid"]].tolist()
@@ -159,10 +164,7 @@ def check(a: argparse.Namespace, sr, s, x: np.ndarray) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from intentlocal.api import build_backends
-    from intentlocal.backends.base import Message
-    from intentlocal.grammars import label_grammar, parse_label
     from intentlocal.pipeline.augment import label_key
-    from intentlocal.pipeline.labels import clip
     from intentlocal.pipeline.neighbours import nearest_neighbours
     from scripts.label_distance import open_shared_run
 
@@ -191,11 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     near_m = nearest_neighbours(x, a.m)
     near_p = nearest_neighbours(x, s.prompt_neighbours)  # the first prompt's neighbours
     _, generator = build_backends(s)
-    grammar = label_grammar()
-
-    def lines(items: list[str]) -> str:
-        return "\n".join(f"- {clip(t, s.neighbour_chars)}" for t in items)
-
     given: dict[int, str] = {}
     calls = kept = copied = 0
     started = time.perf_counter()
@@ -207,12 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 new = old
                 kept += 1
             else:
-                user = USER.format(target=clip(sr.uniques[u], 4 * s.neighbour_chars),
-                                   neighbours=lines([sr.uniques[j] for j in near_p[u]]),
-                                   labels="\n".join(f"- {lab}" for lab in labels))
-                g = generator.generate([Message("system", SYSTEM)], [Message("user", user)],
-                                       grammar, 40)
-                new = parse_label(g.text)
+                new = ask(generator, sr, s, u, near_p, labels)
                 calls += 1
                 copied += label_key(new) in {label_key(lab) for lab in labels}
             given[u] = new

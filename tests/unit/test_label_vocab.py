@@ -46,3 +46,27 @@ def test_decisions_are_scored_against_the_carriers_gold_intent() -> None:
     sc = decision_scores(rows, ["x", "new_label", "x"], near, known, gold)
     assert sc["copied"] == pytest.approx(2 / 3) and sc["copies_right"] == 1.0
     assert sc["none_fit_rejected"] == 1.0
+
+
+def test_the_written_pass_and_the_replay_ask_one_question() -> None:
+    from types import SimpleNamespace
+
+    from scripts.label_vocab import SYSTEM, ask
+
+    seen = []
+
+    class Writer:
+        def generate(self, static, messages, grammar, max_tokens):  # type: ignore[no-untyped-def]
+            seen.append((static, messages, grammar.name, max_tokens))
+            return SimpleNamespace(text="check_balance")
+
+    sr = SimpleNamespace(uniques=["what is my balance " * 20, "balance please", "hi"])
+    s = SimpleNamespace(neighbour_chars=12)
+    near_p = np.array([[1, 2], [0, 2], [0, 1]])
+    assert ask(Writer(), sr, s, 0, near_p, ["check_balance", "top_up"]) == "check_balance"
+    (static, messages, grammar, max_tokens), = seen
+    assert [m.content for m in static] == [SYSTEM] and grammar == "label" and max_tokens == 40
+    assert messages[0].content == (
+        "Message: " + ("what is my balance " * 20)[:47].rstrip() + "…\n\n"
+        "Similar messages:\n- balance ple…\n- hi\n\n"
+        "Labels of similar messages:\n- check_balance\n- top_up")
