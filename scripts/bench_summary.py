@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # scripts.min_share
+
 # The best LLM-free pipeline on EmbeddingGemma-300M per set (ACC / NMI), as
 # ../shared/benchmarks.md gives it (README, "Status").
 BARS = {"banking77": (85.1, 90.9), "clinc150": (84.2, 93.4),
@@ -57,11 +59,12 @@ def labels_add(r: dict, mode: str = "true K") -> str:
         return "-"
     a, b = rows[DEFAULT], rows[TEXTS]
     if "per_seed" in a and "per_seed" in b:
-        by_seed = {p["seed"]: p["acc"] for p in b["per_seed"]}
-        d = [p["acc"] - by_seed[p["seed"]] for p in a["per_seed"] if p["seed"] in by_seed]
-        mean = sum(d) / len(d)
-        sd = (sum((v - mean) ** 2 for v in d) / len(d)) ** 0.5
-        return f"{mean:+.1f} ± {sd:.1f} (paired, {len(d)} seeds)"
+        from scripts.min_share import paired
+
+        by_seed = {p["seed"]: p for p in b["per_seed"]}
+        per = [p for p in a["per_seed"] if p["seed"] in by_seed]
+        d = paired(per, [by_seed[p["seed"]] for p in per])
+        return f"{d['d_acc']:+.1f} ± {d['d_acc_sd']:.1f} (paired, {len(per)} seeds)"
     return f"{a['acc'] - b['acc']:+.1f} (of the means)"
 
 

@@ -52,7 +52,7 @@ def test_labels_add_is_paired_by_seed_where_the_report_keeps_seeds() -> None:
     def row(name: str, accs: list[float] | None, mean: float) -> dict:
         out = {"pipeline": name, "k_mode": "true K", "acc": mean}
         if accs is not None:
-            out["per_seed"] = [{"seed": s, "acc": a} for s, a in enumerate(accs)]
+            out["per_seed"] = [{"seed": s, "acc": a, "nmi": 80.0} for s, a in enumerate(accs)]
         return out
 
     # seeds spread by 4 points, the labels' gain steady at +1 and +3
