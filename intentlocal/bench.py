@@ -216,7 +216,7 @@ def run_bench(args: Namespace) -> int:
     def evaluate(row: str, x: np.ndarray, k_est: int, **kw: Any) -> None:
         _evaluate(row, x, gold, k_true, k_est, rows, expand=uid_of, **kw)
 
-    from intentlocal.backends.llm import busy_cpu_note
+    from intentlocal.backends.cpu import busy_cpu_note
 
     # before the bench's own work loads the CPU; its seconds are figures, so a report
     # made beside other work says so
@@ -249,7 +249,7 @@ def run_bench(args: Namespace) -> int:
         run_id = start_run(store, corpus, settings, f"bench {name}")
     t0 = time.monotonic()
     result = execute_run(store, run_id, embedder=embedder, generator=generator,
-                         progress=_progress())
+                         progress=_progress(report))
     report["method_seconds"] = round(time.monotonic() - t0, 1)
     report["run_id"] = run_id
     initial = store.label_sets(run_id, len(uniques), 0)
@@ -311,10 +311,19 @@ def name_examples(store: Any, run_id: int, gold: list[str], n: int | None = 10) 
     return out
 
 
-def _progress():
+def _progress(report: dict[str, Any]) -> Any:
+    """The CLI's progress line, keeping the run's CPU notes in the report: its seconds
+    are figures, and a figure taken while other work ran must say so."""
     from intentlocal.cli import _Line
 
-    return _Line()
+    line = _Line()
+
+    def on_event(ev: Any) -> None:
+        if ev.note:
+            report.setdefault("cpu_notes", []).append(ev.note)
+        line(ev)
+
+    return on_event
 
 
 def _finish(report: dict[str, Any], args: Namespace, started: float) -> int:
@@ -341,6 +350,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Command: `{r.get('command', '')}`  ",
         f"Embedder {r.get('vectors') or r['settings']['embedder']}, LLM {r['settings']['llm']}; "
         f"wall {r['wall_seconds']:.0f} s; peak RSS {r['peak_rss_mb']:.0f} MB",
+        *[f"  \nNot alone on the CPU, so its seconds are upper bounds: {note}"
+          for note in [r.get("busy_cpu_note"), *r.get("cpu_notes", [])] if note],
         "",
         "| pipeline | K | ACC | NMI | ARI |",
         "|---|---|---|---|---|",

@@ -24,13 +24,16 @@ if TYPE_CHECKING:  # the store (sqlite, numpy) loads only when a command needs i
 class _Line:
     """One self-rewriting progress line on a terminal; sparse lines otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: a redirected stderr is used
+        self.tty = self.stream.isatty()
         self.last_stage = ""
         self.last_print = 0.0
 
     def __call__(self, ev: Any) -> None:
+        if ev.note:  # on a line of its own, above the bar, whenever it comes
+            self.stream.write(("\n" if self.tty and self.last_stage else "") + f"  {ev.note}\n")
+            self.last_print = 0.0  # and the bar is drawn again at once
         now = time.monotonic()
         new_stage = ev.stage != self.last_stage
         done = ev.done >= ev.total
@@ -231,11 +234,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if not finished:
-        from intentlocal.backends.llm import amx_note, busy_cpu_note
+        from intentlocal.backends.llm import amx_note
 
-        for note in (amx_note(), busy_cpu_note()):
-            if note:
-                print(f"  {note}", file=sys.stderr)
+        note = amx_note()  # the busy-CPU notes come with the run's progress
+        if note:
+            print(f"  {note}", file=sys.stderr)
         try:
             execute_run(store, run_id, embedder=embedder, generator=generator, progress=_Line())
         except KeyboardInterrupt:

@@ -172,7 +172,7 @@ def open_shared_run(spec: str, set_name: str) -> tuple[StoredRun, Any, int, Any,
     if settings.join != "mix" or settings.selector != "shared":
         raise SystemExit(f"{spec}: refinement is not the default (join mix, selector shared)")
     embedder, _ = build_backends(settings)
-    from intentlocal.backends.llm import busy_cpu_note
+    from intentlocal.backends.cpu import busy_cpu_note
 
     note = busy_cpu_note()  # the scripts time calls and clusterers: say when not alone
     if note:

@@ -25,11 +25,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(var)
     home = tmp_path / "home"
     monkeypatch.setenv("INTENTLOCAL_HOME", str(home))
-    # an idle machine, whatever else runs beside the tests: the busy-CPU note
-    # (backends.llm.busy_cpu_note) shows only where a test asks for it
-    from intentlocal.backends import llm
+    # an idle machine, whatever else runs beside the tests: the busy-CPU notes
+    # (backends.cpu: the start's look and the run's watch) show only where a test asks
+    from intentlocal.backends import cpu
 
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 0.0)
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: 0.0)
+    monkeypatch.setattr(cpu, "machine_busy_seconds", lambda *a, **k: None)
     return home
 
 

@@ -56,54 +56,6 @@ def amx_note() -> str | None:
             "'Intel CPUs with AMX' shows a faster build")
 
 
-def cpu_in_use(window: float = 0.5, stat: str = "/proc/stat") -> float | None:
-    """How many cores other work keeps busy now, or None where it cannot be read.
-
-    Linux: the share of non-idle time in /proc/stat over ``window`` seconds, times the
-    cores, so a job that ended a minute ago does not count (the load average still
-    holds it at 1/e). Elsewhere (macOS) the one-minute load average, which lags.
-    Called before this process starts its own work, so what it sees is the others'.
-    """
-    def idle_total() -> tuple[int, int]:
-        with open(stat, encoding="ascii") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-        return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)
-
-    try:
-        idle0, total0 = idle_total()
-        time.sleep(window)
-        idle1, total1 = idle_total()
-        if total1 > total0:
-            return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows: neither
-        return None
-
-
-def busy_cpu_note(busy: float | None = None, cores: int | None = None) -> str | None:
-    """One line for a user whose CPU is already busy when labelling starts, or None.
-
-    Why: llama.cpp keeps every core it is given in step, so one busy core stalls them
-    all. Two label writers on a 2-core machine ran each other down from about 200 to
-    7-25 tokens a second (5 Dec; reports/out_of_sample_banking77_train_int8.md claims
-    no wall time for it), and nothing in the run's own progress said why. At three
-    quarters of the cores busy (``cpu_in_use``) the run is told. It cannot say which
-    program is busy, only that one is.
-    """
-    if busy is None:
-        busy = cpu_in_use()
-        if busy is None:
-            return None
-    cores = cores or os.cpu_count() or 1
-    if busy < 0.75 * cores:
-        return None
-    return (f"note: the CPU is already busy (about {busy:.1f} of {cores} cores in use); "
-            "labelling may run several times slower until the other work ends")
-
-
 _PATCH_LOCK = threading.RLock()  # re-entrant: one load nests two patches
 
 

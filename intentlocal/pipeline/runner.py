@@ -17,6 +17,7 @@ exactly where an uninterrupted one would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from intentlocal.backends.base import Embedder, Generator, generate_all, vectors_id
+from intentlocal.backends.cpu import CpuWatch, busy_cpu_note
 from intentlocal.config import Settings
 from intentlocal.errors import RunError
 from intentlocal.grammars import label_grammar
@@ -68,6 +70,11 @@ class ProgressEvent:
     eta_seconds: float | None = None
     tokens_per_second: float | None = None
     latest: tuple[str, str] | None = None  # (text, label) just written
+    # A line for the user about the machine, not the stage (backends.cpu): the CPU was
+    # busy at the start, or other work started or eased since. ``cpu_busy``: the watch's
+    # state after it, so an edge can tell a warning from the all-clear.
+    note: str | None = None
+    cpu_busy: bool | None = None
 
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -123,6 +130,7 @@ class Runner:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         namer: Generator | None = None,
+        cpu_watch: CpuWatch | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -140,12 +148,23 @@ class Runner:
         self.k_estimator = k_estimator or MapEquationK(
             n_neighbors=settings.auto_k_neighbours, random_state=settings.seed
         )
-        self.progress = progress or (lambda e: None)
+        self._sink = progress or (lambda e: None)
+        self.cpu_watch = cpu_watch or CpuWatch()
+        self._note: str | None = None  # the start's busy-CPU note, for the first event
         self.cancel = cancel or threading.Event()
         self.initial_prompt = initial_prompt(settings.initial_prompt)
         self.select_prompt = load_prompt("select_labels")
 
     # -- helpers ------------------------------------------------------------------
+    def progress(self, ev: ProgressEvent) -> None:
+        """Every stage's progress goes out here, with the CPU watch's note when it has
+        one: the watch is polled on each event, so it needs no thread of its own."""
+        polled = self.cpu_watch.poll()
+        note, self._note = self._note or polled, None
+        if note:
+            ev = dataclasses.replace(ev, note=note, cpu_busy=self.cpu_watch.busy)
+        self._sink(ev)
+
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
             raise Cancelled(
@@ -209,6 +228,10 @@ class Runner:
             llm_id=self.generator.model_id,
             error=None,
         )
+        # Before the run's own work loads the CPU, so what it sees is the others'. The
+        # watch starts from that answer: a load already announced is not announced again.
+        self._note = busy_cpu_note()
+        self.cpu_watch.busy = self._note is not None
         m = s.neighbours
         vectors = self._timed(run_id, "embed", lambda: self._embed(uniques, "embed"))
         text_vectors = vectors  # the texts alone: what final = concat / mix builds on

@@ -329,12 +329,6 @@ class ProgressScreen(Screen):
             if embedder is None or generator is None:
                 settings = settings_from_dict(store.run(self.run_id).settings)
                 embedder, generator = app.build_backends(settings)
-            from intentlocal.backends.llm import busy_cpu_note
-
-            note = busy_cpu_note()
-            if note:  # a run many times slower than its ETA said should say why
-                app.call_from_thread(self.notify, note, title="CPU busy",
-                                     severity="warning", timeout=20)
             result = execute_run(store, self.run_id, embedder=embedder, generator=generator,
                                  progress=lambda ev: app.call_from_thread(self.show, ev),
                                  cancel=self.cancel_event)
@@ -346,6 +340,9 @@ class ProgressScreen(Screen):
             store.close()
 
     def show(self, ev: Any) -> None:
+        if ev.note:  # a run many times slower than its ETA said should say why
+            self.notify(ev.note, title="CPU busy" if ev.cpu_busy else "CPU",
+                        severity="warning" if ev.cpu_busy else "information", timeout=20)
         key = ("embed" if ev.stage.startswith("embed") else
                "refine" if ev.stage.startswith("refine") else ev.stage)
         if key not in dict(STAGES) or not self.query(f"#bar-{key}"):

@@ -145,15 +145,42 @@ async def test_bad_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_a_busy_cpu_is_a_warning_on_the_progress_screen(tmp_path: Path,
                                                               monkeypatch) -> None:
-    from intentlocal.backends import llm
+    from intentlocal.backends import cpu
 
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: 64.0)
     app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await _start_small_run(pilot, app)
         busy = [n for n in app._notifications if "CPU is already busy" in n.message]
         assert len(busy) == 1 and busy[0].severity == "warning"
+
+
+@pytest.mark.asyncio
+async def test_other_work_mid_run_is_a_warning_then_an_all_clear(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from intentlocal.backends import cpu
+    from intentlocal.pipeline import runner
+
+    t = [0.0]
+
+    def tick() -> float:
+        t[0] += 30.0
+        return t[0]
+
+    def machine() -> float:  # 1.5 cores of other work from 30 s to 90 s, none after
+        return 1.5 * min(max(t[0] - 30.0, 0.0), 60.0)
+
+    monkeypatch.setattr(runner, "CpuWatch", lambda: cpu.CpuWatch(
+        every=1.0, cores=2, machine=machine, own=lambda: 0.0, clock=tick))
+    app = IntentLocalApp(str(_csv(tmp_path)), backends=_fakes)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await _start_small_run(pilot, app)
+        await pilot.pause()
+        said = [(n.title, n.severity) for n in app._notifications
+                if "other work" in n.message]
+        assert said == [("CPU busy", "warning"), ("CPU", "information")]
 
 
 @pytest.mark.asyncio

@@ -55,9 +55,9 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     emb = FakeEmbedder()
     emb.vectors_id = "fake-embedder:int8+x64q"  # type: ignore[attr-defined]
     monkeypatch.setattr(api, "build_backends", lambda s: (emb, gen))
-    from intentlocal.backends import llm
+    from intentlocal.backends import cpu
 
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)  # other work running
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: 64.0)  # other work running
     data = _bench_set(tmp_path)
     out = tmp_path / "reports"
     code = cli.main(["bench", str(data), "--max-iterations", "1", "--neighbours", "3",
@@ -86,7 +86,10 @@ def test_bench_writes_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             assert {p["chosen"] for p in per} == set(r["chosen"])
     assert report["llm"]["calls"] == len(gen.calls) > 0
     assert "about 64.0 of" in report["busy_cpu_note"]  # its seconds were not alone
+    # and the run's own look, when its method starts, is kept too
+    assert len(report["cpu_notes"]) == 1 and "about 64.0 of" in report["cpu_notes"][0]
     md = (out / f"bench_set_{len(SUPPORT_TEXTS)}_s0.md").read_text()
+    assert md.count("Not alone on the CPU, so its seconds are upper bounds") == 2
     assert md.startswith("## set:")
     # the report names the vectors' graph, not only the embedder setting (6 Dec)
     assert report["vectors"] == "fake-embedder:int8+x64q"

@@ -83,21 +83,44 @@ def test_a_busy_cpu_is_said_before_labelling(tmp_path: Path, fakes, capsys,
                                              monkeypatch) -> None:
     import os
 
-    from intentlocal.backends import llm
+    from intentlocal.backends import cpu
 
-    assert llm.busy_cpu_note(busy=1.4, cores=2) is None
-    assert "about 1.5 of 2 cores in use" in (llm.busy_cpu_note(busy=1.5, cores=2) or "")
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: None)  # cannot be read
-    assert llm.busy_cpu_note(cores=2) is None
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: None)  # cannot be read
+    assert cpu.busy_cpu_note(cores=2) is None
 
     args = ["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3"]
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 0.3)
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: 0.3)
     assert cli.main([*args, "--out", str(tmp_path / "idle")]) == 0
     assert "CPU is already busy" not in capsys.readouterr().err
-    monkeypatch.setattr(llm, "cpu_in_use", lambda *a, **k: 64.0)
+    monkeypatch.setattr(cpu, "cpu_in_use", lambda *a, **k: 64.0)
     assert cli.main([*args, "--out", str(tmp_path / "busy")]) == 0
     err = capsys.readouterr().err
-    assert f"about 64.0 of {os.cpu_count()} cores in use" in err
+    assert err.count(f"about 64.0 of {os.cpu_count()} cores in use") == 1
+
+
+def test_other_work_starting_mid_run_is_said(tmp_path: Path, fakes, capsys,
+                                             monkeypatch) -> None:
+    """The watch's note reaches the terminal on a line of its own (the runner's events
+    carry it; tests/unit/test_busy_cpu.py has the watch itself)."""
+    from intentlocal.backends import cpu
+    from intentlocal.pipeline import runner
+
+    clock = iter(range(0, 10_000, 30))
+    t = [0]
+
+    def tick() -> float:
+        t[0] = next(clock)
+        return float(t[0])
+
+    # from the second look on, other work keeps 1.5 cores busy beside the run
+    monkeypatch.setattr(runner, "CpuWatch", lambda: cpu.CpuWatch(
+        every=1.0, cores=2, machine=lambda: 1.5 * t[0], own=lambda: 0.0, clock=tick))
+    assert cli.main(["run", str(_csv(tmp_path)), "--k", "4", "--neighbours", "3",
+                     "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    said = [ln for ln in lines if "other work started" in ln]
+    assert said == ["  note: other work started using the CPU (about 1.5 of 2 cores "
+                    "beside this run); the run slows until it ends"]
 
 
 def test_bad_input_is_one_clear_error(tmp_path: Path, fakes, capsys) -> None:
