@@ -100,9 +100,10 @@ def replace_initial(initial: list[list[str]], uniques: list[str], path: Path
 def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.augment import mix_vectors
     from intentlocal.pipeline.cluster import SelectClusterer
-    from intentlocal.pipeline.metrics import scores, summarise
+    from intentlocal.pipeline.metrics import summarise
     from scripts.iterations import iterate, label_stats
     from scripts.label_distance import open_shared_run
+    from scripts.stored_runs import select_over_seeds
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set_name")
@@ -146,19 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     def select(v: np.ndarray, labels: list[list[str]] | None,
                at: int = k, density_on: np.ndarray | None = None,
                texts_consensus: bool = False) -> tuple[list, list[str]]:
-        sel, per, chosen = SelectClusterer(texts_consensus=texts_consensus), [], []
+        sel = SelectClusterer(texts_consensus=texts_consensus)
         layout = None
         if texts_consensus:  # the product's path: the layout goes to who takes it
             layout = density_on
         elif density_on is not None:
             sel.candidates["umap-hdbscan"] = OnVectors(sel.candidates["umap-hdbscan"],
                                                        density_on)
-        for sd in seeds:
+
+        def reseeded(sd: int) -> SelectClusterer:
             sel.set_seed(sd)
-            part = sel.fit_predict(v, at, labels=labels, layout=layout)
-            per.append(scores(sr.gold, part[sr.uid_of]))
-            chosen.append(sel.chosen_)
-        return per, chosen
+            return sel
+
+        return select_over_seeds(reseeded, v, at, seeds, sr.gold, sr.uid_of,
+                                 labels=labels, layout=layout)
 
     def estimate(v: np.ndarray) -> int:
         from intentlocal.pipeline.autok import MapEquationK

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.stored_runs import command, parser, seed_list, write_report
+from scripts.stored_runs import command, parser, seed_list, select_over_seeds, write_report
 
 
 def bertopic_path(x: np.ndarray, mcs: int) -> tuple[np.ndarray, int]:
@@ -109,12 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         for title, labs, layout in (("texts alone", None, None),
                                     ("default (labels)", labels, mix)):
             for k_used in (k, k_auto):
-                t0, per, chosen = time.perf_counter(), [], []
-                for seed in seeds:
-                    sel = C.make_clusterer("select", 10, seed)
-                    part = sel.fit_predict(x, k_used, labels=labs, layout=layout)
-                    per.append(scores(sr.gold, part[sr.uid_of]))
-                    chosen.append(sel.chosen_)
+                t0 = time.perf_counter()
+                per, chosen = select_over_seeds(
+                    lambda seed: C.make_clusterer("select", 10, seed), x, k_used, seeds,
+                    sr.gold, sr.uid_of, labels=labs, layout=layout)
                 extra: dict[str, Any] = {"chosen": chosen}
                 if labs is None:
                     paired[k_used] = [p["acc"] for p in per]

@@ -13,8 +13,9 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -62,3 +63,25 @@ def write_report(report: dict, path: str | Path, markdown: Callable[[dict], str]
     p = Path(path)
     p.with_suffix(".json").write_text(json.dumps(report, indent=1))
     p.write_text(markdown(report))
+
+
+def select_over_seeds(make: Callable[[int], Any], x: Any, k: int, seeds: Sequence[int],
+                      gold: Sequence[str], uid_of: Any, labels: Any = None,
+                      layout: Any = None) -> tuple[list[dict], list[str]]:
+    """A select clusterer's partition of the distinct texts ``x`` at ``k`` for each seed,
+    scored on every row (``uid_of``: each row's distinct text), with the candidate each
+    seed kept. ``make(seed)``: the clusterer for that seed, a fresh one or one re-seeded.
+
+    Why here: out_of_sample, umap_params and min_share each ran this loop; the figures
+    they compare (the texts alone against the labels, paired by seed) must come from
+    the same loop.
+    """
+    from intentlocal.pipeline.metrics import scores
+
+    per, chosen = [], []
+    for seed in seeds:
+        sel = make(seed)
+        part = sel.fit_predict(x, k, labels=labels, layout=layout)
+        per.append(scores(gold, part[uid_of]))
+        chosen.append(sel.chosen_)
+    return per, chosen

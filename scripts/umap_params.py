@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.pipeline.metrics import scores, summarise
     from scripts.label_distance import open_shared_run
+    from scripts.stored_runs import select_over_seeds
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", choices=("screen", "confirm"))
@@ -90,15 +91,16 @@ def main(argv: list[str] | None = None) -> int:
             rows: list[tuple[str, Any, Any, int]] = [
                 ("texts alone", None, None, k), ("default", ref, mix, k),
                 ("default auto-K", ref, mix, k_auto)]
+            def make(seed: int, nn: int = nn, nc: int = nc) -> Any:
+                sel = C.SelectClusterer(candidates={
+                    **C.default_candidates(10, seed), "umap-hdbscan": candidate(nn, nc)})
+                sel.set_seed(seed)
+                return sel
+
             for row, labels, layout, at in rows:
-                t0, per, chosen = time.perf_counter(), [], []
-                for seed in (0, 1, 2, 3, 4):
-                    sel = C.SelectClusterer(candidates={
-                        **C.default_candidates(10, seed), "umap-hdbscan": candidate(nn, nc)})
-                    sel.set_seed(seed)
-                    part = sel.fit_predict(x, at, labels=labels, layout=layout)
-                    per.append(scores(sr.gold, part[sr.uid_of]))
-                    chosen.append(sel.chosen_)
+                t0 = time.perf_counter()
+                per, chosen = select_over_seeds(make, x, at, (0, 1, 2, 3, 4), sr.gold,
+                                                sr.uid_of, labels=labels, layout=layout)
                 print(json.dumps(dict(set=name, params=params, row=row, k=at, **summarise(per),
                                       per=[round(p["acc"], 1) for p in per], chosen=chosen,
                                       s=round(time.perf_counter() - t0))), flush=True)
