@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             rows: list[tuple[str, Any, Any, int]] = [
                 ("texts alone", None, None, k), ("default", ref, mix, k),
                 ("default auto-K", ref, mix, k_auto)]
+
             def make(seed: int, nn: int = nn, nc: int = nc) -> Any:
                 sel = C.SelectClusterer(candidates={
                     **C.default_candidates(10, seed), "umap-hdbscan": candidate(nn, nc)})
