@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.metrics import summarise
     from scripts.iterations import iterate, label_stats
     from scripts.label_distance import open_shared_run
-    from scripts.stored_runs import select_over_seeds
+    from scripts.stored_runs import command, select_over_seeds
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set_name")
@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         if not base:
             base = per
         row = dict(row=name, **summarise(per), **paired(per, base),
-                   chosen=sorted(set(chosen), key=chosen.index), stats=stats)
+                   chosen=sorted(set(chosen), key=chosen.index), stats=stats,
+                   per_seed=[dict(seed=sd, acc=p["acc"], nmi=p["nmi"])
+                             for sd, p in zip(seeds, per, strict=True)])
         if a.auto_k:
             k_est = estimate(v)  # the texts' vectors for density_on: a run's K comes from them
             row["auto"] = dict(k=k_est, error_pct=round(100 * (k_est - k) / k, 1),
@@ -215,13 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             add(f"T = {t} refined, labels choose the splits", x, sets, st)
 
     head = (
-        f"`python scripts/min_share.py {a.set_name} {a.run} --min-share {a.min_share}"
-        f"{' --splits' if a.splits else ''}{' --auto-k' if a.auto_k else ''}"
-        f"{' --no-baselines' if a.no_baselines else ''}"
-        f"{' --density-only' if a.density_only else ''}"
-        f"{' --skip-mix' if a.skip_mix else ''}"
-        f"{' --texts-consensus' if a.texts_consensus else ''}"
-        f"{f' --initial {a.initial}' if a.initial else ''}` — "
+        f"`{command()}` — "
         f"select clusterer, true K = {k}, seeds {seeds}, "
         f"{n} distinct texts ({len(sr.gold)} rows scored); Δ = mean of per-seed differences "
         "to the texts alone.\n\n"
