@@ -297,6 +297,7 @@ class ProgressScreen(Screen):
         self.finished = False
         self.failed = False
         self.labels_written = 0
+        self.cpu_shared = False  # the run's CPU watch last said other work is running
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -343,6 +344,7 @@ class ProgressScreen(Screen):
         if ev.note:  # a run many times slower than its ETA said should say why
             self.notify(ev.note, title="CPU busy" if ev.cpu_busy else "CPU",
                         severity="warning" if ev.cpu_busy else "information", timeout=20)
+            self.cpu_shared = bool(ev.cpu_busy)  # and the stats line keeps saying it
         key = ("embed" if ev.stage.startswith("embed") else
                "refine" if ev.stage.startswith("refine") else ev.stage)
         if key not in dict(STAGES) or not self.query(f"#bar-{key}"):
@@ -356,7 +358,8 @@ class ProgressScreen(Screen):
             self.query_one("#name-refine", Label).update(f"Iteration {ev.stage.split('-')[1]}")
         if ev.tokens_per_second:
             self.query_one("#stats", Static).update(
-                f"{ev.tokens_per_second:.0f} prompt tokens/s · {self.labels_written} labels")
+                f"{ev.tokens_per_second:.0f} prompt tokens/s · {self.labels_written} labels"
+                + (" · CPU shared with other work" if self.cpu_shared else ""))
         if ev.latest:
             self.labels_written += 1
             text, label = ev.latest

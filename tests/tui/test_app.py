@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from intentlocal.backends.fakes import FakeEmbedder, FakeGenerator
 from intentlocal.store import Store
@@ -154,6 +154,9 @@ async def test_a_busy_cpu_is_a_warning_on_the_progress_screen(tmp_path: Path,
         await _start_small_run(pilot, app)
         busy = [n for n in app._notifications if "CPU is already busy" in n.message]
         assert len(busy) == 1 and busy[0].severity == "warning"
+        # the toast goes after 20 s; the stats line keeps saying it while it is so
+        stats = str(app.screen.query_one("#stats", Static).render())
+        assert stats.endswith("labels · CPU shared with other work")
 
 
 @pytest.mark.asyncio
@@ -181,6 +184,8 @@ async def test_other_work_mid_run_is_a_warning_then_an_all_clear(tmp_path: Path,
         said = [(n.title, n.severity) for n in app._notifications
                 if "other work" in n.message]
         assert said == [("CPU busy", "warning"), ("CPU", "information")]
+        stats = str(app.screen.query_one("#stats", Static).render())
+        assert "prompt tokens/s" in stats and "CPU shared" not in stats
 
 
 @pytest.mark.asyncio
