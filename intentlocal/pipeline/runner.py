@@ -575,13 +575,26 @@ class Runner:
             k = self.settings.resolved_k()
             estimated = k is None
             if k is None:
+                self.progress(ProgressEvent("cluster", 0, 1, "estimating K"))
                 t = time.perf_counter()
                 k = int(self.k_estimator.estimate(vectors))
                 seconds["auto_k"] = round(time.perf_counter() - t, 2)
             k = max(1, min(k, len(uniques)))
             guide = label_sets if self.settings.label_splits else None
-            unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide,
-                                                       layout))
+
+            def on_step(name: str, done: int, total: int) -> None:
+                # one more than the steps: the stage is done only when it is stored
+                self.progress(ProgressEvent("cluster", done, total + 1, f"clustering: {name}"))
+                self._check_cancel()  # a cancel waits for one candidate, not all of them
+
+            if hasattr(self.clusterer, "on_step"):
+                self.clusterer.on_step = on_step
+            try:
+                unique_assign = canonical_ids(fit_clusters(self.clusterer, vectors, k, guide,
+                                                           layout))
+            finally:
+                if hasattr(self.clusterer, "on_step"):
+                    self.clusterer.on_step = None  # the clusterer may outlive this run
             assignment = [int(unique_assign[uid]) for _, uid, _ in rows]
             clusters = name_clusters(assignment, text_labels, label_vectors=label_vectors)
             self.store.save_clusters(run_id, clusters, assignment)

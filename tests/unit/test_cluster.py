@@ -620,3 +620,26 @@ def test_names_are_the_central_label_among_the_frequent_ones() -> None:
     # a second cluster whose central label is taken gets its next one
     again = name_clusters([0] * 13 + [1] * 13, sets[:13] * 2, label_vectors=vectors)
     assert [c["name"] for c in again] == ["make_call", "call_dad"]
+
+
+def test_select_reports_each_step_and_lets_it_stop_the_fit() -> None:
+    """The runner turns these steps into progress and a cancel point: each candidate,
+    the consensus and the scoring are reported in order, and what the hook raises is
+    not taken for a candidate that could not run (those are skipped as RunError)."""
+    x, gold = _blobs()
+    k = len(set(gold.tolist()))
+    steps: list[tuple[str, int, int]] = []
+    sel = SelectClusterer(on_step=lambda *a: steps.append(a))
+    sel.fit_predict(x, k)
+    assert steps == [(name, i, 6) for i, name in enumerate(
+        ["kmeans", "spectral-15", "spectral-25", "umap-hdbscan", "consensus", "selection"],
+        start=1)]
+
+    class Stop(RunError):
+        pass
+
+    def stop(name: str, done: int, total: int) -> None:
+        raise Stop(name)
+
+    with pytest.raises(Stop, match="kmeans"):
+        SelectClusterer(on_step=stop).fit_predict(x, k)

@@ -147,6 +147,37 @@ def test_resume_redoes_no_call_and_ends_the_same(after: int) -> None:
     assert store.integrity_ok()
 
 
+def test_a_cancel_during_clustering_stops_after_one_candidate_and_resumes() -> None:
+    """The clustering stage reports each candidate and stops at the next one when the
+    run is cancelled (it used to run all of them first); the resumed run clusters the
+    same way an uninterrupted one does."""
+    settings = Settings(k="4", neighbours=3, max_iterations=1)
+    corpus = Corpus(list(SUPPORT_TEXTS), list(range(1, len(SUPPORT_TEXTS) + 1)), "mem")
+    ref_store = Store()
+    ref = execute_run(ref_store, start_run(ref_store, corpus, settings),
+                      embedder=FakeEmbedder(), generator=FakeGenerator())
+
+    store = Store()
+    run_id = start_run(store, corpus, settings)
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def progress(ev) -> None:
+        if ev.stage == "cluster":
+            seen.append(ev.message)
+            if ev.message.startswith("clustering: "):
+                cancel.set()  # the user presses cancel as the first candidate ends
+
+    with pytest.raises(Cancelled):
+        execute_run(store, run_id, embedder=FakeEmbedder(), generator=FakeGenerator(),
+                    progress=progress, cancel=cancel)
+    assert seen == ["clustering", "clustering: kmeans"]
+    assert store.run(run_id).status == "interrupted"
+    assert store.stages(run_id)["cluster"]["status"] == "running"
+    res = execute_run(store, run_id, embedder=FakeEmbedder(), generator=FakeGenerator())
+    assert res.assignment == ref.assignment
+
+
 def test_broken_backend_output_is_a_clear_error() -> None:
     gen = FakeGenerator(lambda msgs, g: "Not A Label!")
     with pytest.raises(ModelError, match="broke the label grammar"):

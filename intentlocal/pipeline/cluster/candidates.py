@@ -4,7 +4,7 @@ combine, and how they are all fitted at one K."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,13 @@ def default_candidates(n_init: int, seed: int) -> dict[str, Any]:
 def fit_candidates(candidates: dict[str, Any], x: np.ndarray, k: int,
                    labels: Sequence[Sequence[str]] | None = None,
                    layout: np.ndarray | None = None,
+                   on_done: Callable[[str], None] | None = None,
                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each candidate's partition at ``k`` and its seconds. Candidates that cannot run
     on an input (spectral and umap-hdbscan above their size limits) are skipped; the
     seconds are kept because the clustering stage is most of what a run spends outside
-    llama.cpp, and a run's profile should say on what."""
+    llama.cpp, and a run's profile should say on what. ``on_done(name)`` follows each
+    candidate, run or skipped; what it raises stops the fit (a cancelled run)."""
     partitions: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     for name, clusterer in candidates.items():
@@ -41,9 +43,11 @@ def fit_candidates(candidates: dict[str, Any], x: np.ndarray, k: int,
             partitions[name] = np.asarray(fit_clusters(clusterer, x, k, labels, layout),
                                           dtype=np.int64)
         except RunError:
-            continue
+            pass
         finally:
             seconds[name] = round(time.perf_counter() - t, 2)
+        if on_done is not None:
+            on_done(name)
     if not partitions:
         raise RunError("no clusterer could run on these vectors")
     return partitions, seconds

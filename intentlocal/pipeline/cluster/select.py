@@ -4,7 +4,7 @@ silhouette and modularity; and the clusterer a run's ``clusterer`` setting names
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,11 @@ class SelectClusterer:
     partitions_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     chosen_: str = ""
     seconds_: dict[str, float] = field(default_factory=dict)
+    # Called as (step, done, total) after each candidate, the consensus and the scoring:
+    # the clustering stage is a run's longest silent one (1-3 minutes at a few thousand
+    # texts), and the runner turns these into progress and a chance to cancel.
+    on_step: Callable[[str, int, int], None] | None = field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.criterion not in ("tie-break", "modularity", "silhouette"):
@@ -113,8 +118,17 @@ class SelectClusterer:
         from intentlocal.pipeline.autok import knn_graph
 
         self.silhouettes_, self.modularities_ = {}, {}
+        total = len(self.candidates) + int(self.consensus) + 1
+        done = 0
+
+        def step(name: str) -> None:
+            nonlocal done
+            done += 1
+            if self.on_step is not None:
+                self.on_step(name, done, total)
+
         self.partitions_, self.seconds_ = fit_candidates(self.candidates, x, k, labels,
-                                                         layout)
+                                                         layout, on_done=step)
         if self.consensus and len(self.partitions_) > 1:
             parts = list(self.partitions_.values())
             if self.texts_consensus:  # see consensus_inputs
@@ -124,6 +138,8 @@ class SelectClusterer:
             self.partitions_["consensus"] = consensus_partition(
                 parts, k, self.random_state, self.n_init)
             self.seconds_["consensus"] = round(time.perf_counter() - t, 2)
+        if self.consensus:
+            step("consensus")
         if len(self.partitions_) == 1:  # nothing to choose (large inputs): no graph to build
             self.chosen_ = next(iter(self.partitions_))
             self.scores_ = {self.chosen_: {}}
@@ -136,6 +152,7 @@ class SelectClusterer:
             self.silhouettes_[name] = round(sil, 4)
             self.modularities_[name] = round(mod, 4)
         self.seconds_["selection"] = round(time.perf_counter() - t, 2)
+        step("selection")
         self.chosen_ = self.choose(self.criterion)
         self.scores_ = {n: {"silhouette": self.silhouettes_[n], "modularity": m}
                         for n, m in self.modularities_.items()}
