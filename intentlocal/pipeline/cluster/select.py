@@ -89,8 +89,9 @@ class SelectClusterer:
     chosen_: str = ""
     seconds_: dict[str, float] = field(default_factory=dict)
     # Called as (step, done, total) after each candidate, the consensus and the scoring:
-    # the clustering stage is a run's longest silent one (1-3 minutes at a few thousand
-    # texts), and the runner turns these into progress and a chance to cancel.
+    # the clustering stage was one silent step (22 s on massive_intent's 2,970 texts,
+    # 151 s on 10,003 texts), and the runner turns these into progress and a place to
+    # stop a cancelled run.
     on_step: Callable[[str, int, int], None] | None = field(
         default=None, repr=False, compare=False)
 
