@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.augment import label_key
     from intentlocal.pipeline.autok import MapEquationK
     from scripts.label_distance import open_shared_run
+    from scripts.stored_runs import set_and_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="SET=STORE:RUN of finished runs")
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     merges = []
     for spec in a.runs:
-        name, _, run = spec.partition("=")
+        name, run = set_and_run(spec)
         sr, store, run_id, _s, embed = open_shared_run(run, name)
         n = len(sr.uniques)
         x = embed(sr.uniques)

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.stored_runs import command, parser, seed_list, write_report
+from scripts.stored_runs import command, parser, seed_list, set_and_run, write_report
 
 LAYOUTS = {"10-d from 20 neighbours (the candidate's)": (20, 10),
            "5-d from 15 neighbours (BERTopic's)": (15, 5)}
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     cache_umap_jit()
     report: dict[str, Any] = {"command": command(), "seeds": seeds, "sets": []}
     for spec in a.runs:
-        name, _, run = spec.partition("=")
+        name, run = set_and_run(spec)
         sr, _store, _run_id, s, embed = open_shared_run(run, name)
         x = embed(sr.uniques)
         k_true = len(set(sr.gold))

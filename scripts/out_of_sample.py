@@ -37,7 +37,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.stored_runs import command, parser, seed_list, select_over_seeds, write_report
+from scripts.stored_runs import (
+    command,
+    parser,
+    seed_list,
+    select_over_seeds,
+    set_and_run,
+    write_report,
+)
 
 
 def bertopic_path(x: np.ndarray, mcs: int) -> tuple[np.ndarray, int]:
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")  # numba / sklearn deprecation chatter
     report: dict[str, Any] = {"command": command(), "seeds": seeds, "sets": []}
     for spec in a.runs:
-        name, _, run = spec.partition("=")
+        name, run = set_and_run(spec)
         sr, store, run_id, s, embed = open_shared_run(run, name)
         x = embed(sr.uniques)
         k = len(set(sr.gold))

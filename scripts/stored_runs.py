@@ -53,6 +53,14 @@ def run_specs(specs: list[str]) -> Iterator[tuple[str, str, int]]:
     return (run_spec(s) for s in specs)
 
 
+def set_and_run(spec: str) -> tuple[str, str]:
+    """``SET=STORE:RUN``, checked as ``run_spec`` checks it, as (set name, ``STORE:RUN``):
+    the form ``label_distance.open_shared_run`` takes. A bare ``partition("=")`` let a
+    malformed spec through to a traceback deep in the store's reader."""
+    name, path, run = run_spec(spec)
+    return name, f"{path}:{run}"
+
+
 def command() -> str:
     """This process's command line, quoted so that it can be pasted into a shell."""
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)

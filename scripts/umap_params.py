@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from intentlocal.pipeline.autok import MapEquationK
     from intentlocal.pipeline.metrics import scores, summarise
     from scripts.label_distance import open_shared_run
-    from scripts.stored_runs import select_over_seeds
+    from scripts.stored_runs import select_over_seeds, set_and_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", choices=("screen", "confirm"))
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--old", default="15/5", help="confirm: NN/NC")
     a = ap.parse_args(argv)
     for spec in a.runs:
-        name, _, run = spec.partition("=")
+        name, run = set_and_run(spec)
         sr, store, run_id, s, embed = open_shared_run(run, name)
         n = len(sr.uniques)
         x = embed(sr.uniques)

@@ -48,3 +48,11 @@ def test_select_over_seeds_scores_every_row_with_each_seeds_choice() -> None:
                                     np.array([0, 1, 2, 2]), labels=[["a"], ["b"], ["c"]])
     assert chosen == ["cand-0", "cand-1"]
     assert per[0]["acc"] == 100.0 and per[1]["acc"] == 50.0
+
+
+def test_set_and_run_gives_open_shared_runs_form_and_checks_the_spec() -> None:
+    from scripts.stored_runs import set_and_run
+
+    assert set_and_run("banking77=/a:b/runs.sqlite3:12") == ("banking77", "/a:b/runs.sqlite3:12")
+    with pytest.raises(SystemExit, match="SET=STORE:RUN"):
+        set_and_run("/runs.sqlite3:1")  # the set's name forgotten
