@@ -53,7 +53,8 @@ def build_namer(settings: Settings) -> Generator:
 def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None = None) -> int:
     """Stores a new run. A user's own initial prompt is checked first (nothing is stored
     if it cannot be used) and kept by its absolute path, so a resume from another
-    folder reads the same file."""
+    folder reads the same file. A run of one side of a transcript is named so
+    ("chats.csv, speaker customer"): the store keeps its texts, not how they were chosen."""
     from intentlocal.pipeline.labels import initial_prompt, prompt_path
 
     initial_prompt(settings.initial_prompt)
@@ -61,8 +62,9 @@ def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None
     if own is not None:
         settings = dataclasses.replace(settings, initial_prompt=str(own))
     uniques, uids = corpus.unique()
+    default_name = Path(corpus.source).name + (f", {corpus.selection}" if corpus.selection else "")
     return store.create_run(
-        name or Path(corpus.source).name,
+        name or default_name,
         corpus.source,
         settings.to_dict(),
         corpus.texts,

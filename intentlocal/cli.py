@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.file = str(paths.sample_path())
         if not args.file:
             raise IntentLocalError("give a file to cluster (or --sample, or --resume)")
-        corpus = read_corpus(args.file, args.column)
+        corpus = read_corpus(args.file, args.column, args.speaker)
         settings = load_settings(
             Path(args.config) if args.config else None, overrides=_settings_overrides(args)
         )
@@ -228,6 +228,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{corpus.source}" + (f", column {corpus.column!r}" if corpus.column else ""),
             file=sys.stderr,
         )
+        if corpus.note:
+            print(f"  note: {corpus.note}", file=sys.stderr)
         if corpus.truncated:
             print(
                 f"  note: {corpus.truncated} texts longer than 2000 characters were cut",
@@ -326,7 +328,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not 0 <= args.index < len(rows):
         raise IntentLocalError(f"run {args.run_id} has texts 0..{len(rows) - 1}")
     _, uid, text = rows[args.index]
-    print(json.dumps({"text": text, "history": store.history(args.run_id, uid)}, indent=1))
+    doc = {
+        "text": text,
+        "source": store.run(args.run_id).input_path,
+        "source_line": store.source_lines(args.run_id)[args.index],
+        "history": store.history(args.run_id, uid),
+    }
+    print(json.dumps(doc, indent=1))
     return 0
 
 
@@ -350,9 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command")
 
-    r = sub.add_parser("run", help="cluster a .csv / .jsonl / .txt file headless")
+    r = sub.add_parser("run", help="cluster a .csv / .jsonl / .json / .txt file headless")
     r.add_argument("file", nargs="?")
     r.add_argument("--column", help="CSV column (JSONL field) holding the text")
+    r.add_argument(
+        "--speaker",
+        help="keep one side of a transcript: a speaker (customer), several (customer,caller) "
+        "or COLUMN=NAME; speakers come from a speaker / role column or field, chat "
+        "records' roles, or .txt lines 'Name: text'",
+    )
     r.add_argument("--k", help="number of clusters, or auto (default)")
     r.add_argument("--llm", help="manifest name or path to a .gguf")
     r.add_argument("--embedder", help="manifest name[:variant] or path to an ONNX folder")

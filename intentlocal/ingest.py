@@ -1,18 +1,33 @@
-"""Reading the user's transcripts: .csv, .jsonl or .txt, with errors that say where.
+"""Reading the user's transcripts: .csv, .tsv, .jsonl, .json or .txt, with errors that say where.
 
-Texts are stripped and empty ones dropped (with their line numbers kept, so
-results can point back to the file); exact repeats are labelled once.
+Texts are stripped and empty ones dropped (with their line numbers kept, so each
+result row can point back to the file); exact repeats are labelled once. Which side of
+a transcript to keep is intentlocal.turns' business; this module finds the turns.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from intentlocal.errors import InputError
+from intentlocal.turns import (
+    CHAT_LISTS,
+    SPEAKER_FIELDS,
+    TURN_TEXTS,
+    SpeakerChoice,
+    Turn,
+    looks_like_transcript,
+    select_turns,
+    speaker_field,
+    split_prefix,
+    suggest_speaker,
+    tally,
+)
 
 TEXT_COLUMNS = (
     "text",
@@ -26,6 +41,7 @@ TEXT_COLUMNS = (
     "transcript",
 )
 MAX_TEXT_CHARS = 2000
+CONTAINERS = ("conversations", "dialogues", "data", "records", "items")
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,8 @@ class Corpus:
     source: str
     column: str | None = None
     truncated: int = 0
+    note: str | None = None  # what the reader chose for the user (speakers), to show them
+    selection: str | None = None  # the part of the file kept ("speaker customer"), if any
 
     def unique(self) -> tuple[list[str], list[int]]:
         """Unique texts (first occurrence order) and each text's unique id."""
@@ -54,12 +72,12 @@ def _read_text(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path} is a directory; give a .csv, .jsonl or .txt file")
+        raise InputError(f"{path} is a directory; give a .csv, .jsonl, .json or .txt file")
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise InputError(
             f"{path} looks like a binary file (it contains NUL bytes); "
-            "give a UTF-8 .csv, .jsonl or .txt file"
+            "give a UTF-8 .csv, .jsonl, .json or .txt file"
         )
     try:
         return data.decode("utf-8-sig")
@@ -71,16 +89,21 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def read_corpus(path: str | Path, column: str | None = None) -> Corpus:
+def read_corpus(path: str | Path, column: str | None = None, speaker: str | None = None) -> Corpus:
+    """The texts of a file. ``speaker`` keeps the turns of one side of a transcript
+    (``customer``, ``customer,caller`` or ``role=customer``: see intentlocal.turns)."""
     p = Path(path).expanduser()
+    choice = SpeakerChoice.parse(speaker)
     text = _read_text(p)
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        corpus = _read_csv(p, text, column, "\t" if suffix == ".tsv" else ",")
+        corpus = _read_csv(p, text, column, "\t" if suffix == ".tsv" else ",", choice)
     elif suffix in (".jsonl", ".ndjson"):
-        corpus = _read_jsonl(p, text, column or "text")
+        corpus = _read_jsonl(p, text, column, choice)
+    elif suffix == ".json":
+        corpus = _read_json(p, text, column, choice)
     else:
-        corpus = _read_txt(p, text)
+        corpus = _read_txt(p, text, choice)
     if not corpus.texts:
         raise InputError(f"{p} holds no texts (it is empty or only blank)")
     return corpus
@@ -91,18 +114,101 @@ def _clip(texts: list[str]) -> tuple[list[str], int]:
     return [t[:MAX_TEXT_CHARS] for t in texts], n
 
 
-def _read_txt(p: Path, text: str) -> Corpus:
-    texts, lines = [], []
-    for i, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            texts.append(line.strip())
-            lines.append(i)
-    texts, n = _clip(texts)
-    return Corpus(texts, lines, str(p), truncated=n)
+def _corpus(
+    p: Path,
+    turns: list[Turn],
+    choice: SpeakerChoice | None,
+    source: str,
+    column: str | None = None,
+    chat: bool = False,
+) -> Corpus:
+    turns = [t for t in turns if t.text.strip()]
+    kept, note, selection = select_turns(turns, choice, str(p), source, chat=chat)
+    texts, n = _clip([t.text.strip() for t in kept])
+    return Corpus(texts, [t.line for t in kept], str(p), column=column, truncated=n,
+                  note=note, selection=selection)
 
 
-def _read_jsonl(p: Path, text: str, field: str) -> Corpus:
-    texts, lines = [], []
+def _read_txt(p: Path, text: str, choice: SpeakerChoice | None) -> Corpus:
+    numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if choice is not None:
+        if choice.field is not None:
+            raise InputError(
+                f"{p}: a .txt file has no columns; give --speaker NAME for its 'NAME: text' lines"
+            )
+        turns = [Turn(t, name, i) for i, line in numbered for name, t in [split_prefix(line)]]
+        return _corpus(p, turns, choice, "the lines' 'Name:' prefixes")
+    corpus = _corpus(p, [Turn(line, None, i) for i, line in numbered], None, "")
+    names = looks_like_transcript([line for _, line in numbered])
+    if names is None:
+        return corpus
+    note = (
+        f"the lines look like a transcript ({tally(names)}); each line is clustered whole,"
+        f" its speaker included (--speaker "
+        f"{suggest_speaker(names)} keeps that side's lines, without the prefix)"
+    )
+    return dataclasses.replace(corpus, note=note)
+
+
+def _record_turns(
+    obj: object, where: str, line: int, field: str | None, choice: SpeakerChoice | None
+) -> tuple[list[Turn], bool]:
+    """The turns of one JSON record, and whether it was a chat (a list of messages)."""
+    if isinstance(obj, str):
+        return [Turn(obj, None, line)], False
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object or a string, got {type(obj).__name__}")
+    keys = list(obj)
+    text_key = field if field is not None else next((k for k in keys if k.lower() == "text"), None)
+    if text_key is None or text_key not in obj:
+        chat_key = next((k for k in keys if k.lower() in CHAT_LISTS
+                         and isinstance(obj[k], list)), None)
+        if chat_key is None:
+            raise InputError(
+                f"{where}: no {field or 'text'!r} field"
+                + ("" if field else f" (nor a list of messages: {', '.join(CHAT_LISTS)})")
+            )
+        return [_message_turn(m, f"{where}, {chat_key}[{j}]", line)
+                for j, m in enumerate(obj[chat_key])], True
+    value = obj[text_key]
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {text_key!r} is not a string")
+    who = speaker_field(keys, choice, text_key, where)
+    speaker = obj.get(who) if who is not None else None
+    return [Turn(value, str(speaker) if speaker is not None else None, line)], False
+
+
+def _message_turn(msg: object, where: str, line: int) -> Turn:
+    if isinstance(msg, str):
+        return Turn(msg, None, line)
+    if not isinstance(msg, dict):
+        raise InputError(f"{where}: expected a message object, got {type(msg).__name__}")
+    lowered = {k.lower(): k for k in msg}
+    text_key = next((lowered[k] for k in TURN_TEXTS if k in lowered), None)
+    if text_key is None:
+        raise InputError(f"{where}: no message text ({', '.join(TURN_TEXTS)})")
+    content = msg[text_key]
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        content = " ".join(
+            str(part.get("text", "")) for part in content
+            if isinstance(part, dict) and part.get("type", "text") == "text"
+        )
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise InputError(f"{where}: {text_key!r} is not a string")
+    who = next((lowered[k] for k in SPEAKER_FIELDS if k in lowered), None)
+    speaker = msg.get(who) if who is not None else None
+    return Turn(content, str(speaker) if speaker is not None else None, line)
+
+
+def _source(chat: bool) -> str:
+    return "the messages' roles" if chat else "the records' speaker field"
+
+
+def _read_jsonl(p: Path, text: str, field: str | None, choice: SpeakerChoice | None) -> Corpus:
+    turns: list[Turn] = []
+    chats = 0
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -110,16 +216,45 @@ def _read_jsonl(p: Path, text: str, field: str) -> Corpus:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{p}, line {i}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict) or field not in obj:
-            raise InputError(f"{p}, line {i}: no {field!r} field")
-        value = obj[field]
-        if not isinstance(value, str):
-            raise InputError(f"{p}, line {i}: {field!r} is not a string")
-        if value.strip():
-            texts.append(value.strip())
-            lines.append(i)
-    texts, n = _clip(texts)
-    return Corpus(texts, lines, str(p), column=field, truncated=n)
+        if not isinstance(obj, dict):
+            raise InputError(f"{p}, line {i}: expected an object with a {field or 'text'!r} field")
+        got, chat = _record_turns(obj, f"{p}, line {i}", i, field, choice)
+        turns += got
+        chats += chat
+    return _corpus(p, turns, choice, _source(bool(chats)), field or "text",
+                   chat=bool(chats))
+
+
+def _read_json(p: Path, text: str, field: str | None, choice: SpeakerChoice | None) -> Corpus:
+    """A whole-file JSON: a list of texts or records, one conversation (an object with a
+    list of messages), or an object holding such a list (conversations, data, ...)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}, line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if isinstance(data, dict):
+        lists = [k for k in data if k.lower() in CONTAINERS and isinstance(data[k], list)]
+        chat = [k for k in data if k.lower() in CHAT_LISTS and isinstance(data[k], list)]
+        if chat:
+            data = [data]
+        elif lists:
+            data = data[lists[0]]
+        else:
+            raise InputError(
+                f"{p}: expected a list of texts or records, or an object with a list of "
+                f"messages ({', '.join(CHAT_LISTS)}) or of records ({', '.join(CONTAINERS)});"
+                f" its keys: {', '.join(list(data)[:10])}"
+            )
+    if not isinstance(data, list):
+        raise InputError(f"{p}: expected a list of texts or records, got {type(data).__name__}")
+    turns: list[Turn] = []
+    chats = 0
+    for i, obj in enumerate(data, 1):
+        got, chat = _record_turns(obj, f"{p}, record {i}", i, field, choice)
+        turns += got
+        chats += chat
+    return _corpus(p, turns, choice, _source(bool(chats)), field or "text",
+                   chat=bool(chats))
 
 
 def pick_column(header: list[str], column: str | None, where: str) -> int:
@@ -139,7 +274,9 @@ def pick_column(header: list[str], column: str | None, where: str) -> int:
     )
 
 
-def _read_csv(p: Path, text: str, column: str | None, delimiter: str) -> Corpus:
+def _read_csv(
+    p: Path, text: str, column: str | None, delimiter: str, choice: SpeakerChoice | None
+) -> Corpus:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -148,16 +285,17 @@ def _read_csv(p: Path, text: str, column: str | None, delimiter: str) -> Corpus:
     except csv.Error as exc:
         raise InputError(f"{p}, line 1: unreadable CSV header ({exc})") from exc
     col = pick_column(header, column, str(p))
-    texts, lines = [], []
+    who = speaker_field(header, choice, header[col], str(p))
+    spk = header.index(who) if who is not None else None
+    turns: list[Turn] = []
     try:
         for row in reader:
             if col < len(row) and row[col].strip():
-                texts.append(row[col].strip())
-                lines.append(reader.line_num)
+                speaker = row[spk].strip() if spk is not None and spk < len(row) else ""
+                turns.append(Turn(row[col], speaker or None, reader.line_num))
     except csv.Error as exc:
         raise InputError(f"{p}, line {reader.line_num}: unreadable CSV ({exc})") from exc
-    texts, n = _clip(texts)
-    return Corpus(texts, lines, str(p), column=header[col], truncated=n)
+    return _corpus(p, turns, choice, f"column {who!r}", column=header[col])
 
 
 def preview(path: str | Path, rows: int = 5) -> tuple[list[str], list[list[str]]]:

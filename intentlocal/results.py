@@ -30,6 +30,7 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
         )
     names = {c["id"]: c["name"] for c in store.clusters(run_id)}
     label_sets = store.label_sets(run_id, len(store.uniques(run_id)), 10**6)
+    lines = store.source_lines(run_id)
     return [
         {
             "index": idx,
@@ -37,6 +38,7 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
             "cluster_id": assign[idx],
             "cluster_name": names.get(assign[idx], ""),
             "labels": label_sets[uid],
+            "source_line": lines[idx],
         }
         for idx, uid, text in texts
     ]
@@ -64,10 +66,12 @@ def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]
     rows = result_rows(store, run_id)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["index", "text", "cluster_id", "cluster_name", "labels"])
+    # source_line last: scripts reading the first five columns by position keep working
+    w.writerow(["index", "text", "cluster_id", "cluster_name", "labels", "source_line"])
     for r in rows:
         w.writerow(
-            [r["index"], r["text"], r["cluster_id"], r["cluster_name"], "; ".join(r["labels"])]
+            [r["index"], r["text"], r["cluster_id"], r["cluster_name"], "; ".join(r["labels"]),
+             "" if r["source_line"] is None else r["source_line"]]
         )
     csv_path = out_dir / f"run{run_id}_clusters.csv"
     json_path = out_dir / f"run{run_id}_clusters.json"

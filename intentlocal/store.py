@@ -377,6 +377,16 @@ class Store:
             )
         ]
 
+    def source_lines(self, run_id: int) -> list[int | None]:
+        """Each text's line (or record) in the file it came from, in text order: with a
+        speaker kept or blank rows dropped, a text's index is not its place in the file."""
+        return [
+            r["source_line"]
+            for r in self.db.execute(
+                "SELECT source_line FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
+            )
+        ]
+
     def uniques(self, run_id: int) -> list[str]:
         return [
             r["text"]

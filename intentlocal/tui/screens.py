@@ -169,12 +169,15 @@ class NewRunScreen(Screen):
         with Vertical(id="form"):
             with Horizontal(classes="row"):
                 yield Label("File")
-                yield Input(self.initial_path, placeholder="path to .csv, .jsonl or .txt",
+                yield Input(self.initial_path, placeholder="path to .csv, .jsonl, .json or .txt",
                             id="path", suggester=PathSuggester(), compact=True)
             with Horizontal(classes="row"):
                 yield Label("Text column")
                 yield Select([], id="column", prompt="(load a file)", allow_blank=True,
                              compact=True)
+                yield Label("Speaker")
+                yield Input("", id="speaker", compact=True,
+                            placeholder="all, or e.g. customer")
             with Horizontal(classes="row"):
                 yield Label("LLM")
                 yield Select(llms, id="llm", allow_blank=not llms, compact=True,
@@ -201,6 +204,7 @@ class NewRunScreen(Screen):
                             compact=True)
         yield Static("Preview", classes="title")
         yield DataTable(id="preview", zebra_stripes=True)
+        yield Static("", id="import-note")
         with Horizontal(id="buttons"):
             yield Button("Start", id="start", variant="primary")
             yield Button("Back", id="back")
@@ -231,6 +235,30 @@ class NewRunScreen(Screen):
         col.set_options([(h, h) for h in header])
         guess = next((h for h in header if h.strip().lower() in TEXT_COLUMNS), header[0])
         col.value = guess
+        self.show_note(path)
+
+    @on(Select.Changed, "#column")
+    def _column_changed(self, event: Select.Changed) -> None:
+        self.show_note(self.query_one("#path", Input).value.strip())
+
+    @on(Input.Submitted, "#speaker")
+    def _speaker_submitted(self, event: Input.Submitted) -> None:
+        self.show_note(self.query_one("#path", Input).value.strip())
+
+    def show_note(self, path: str) -> None:
+        """What the reader will do with the file's speakers, before the run starts: a
+        transcript's two sides are the common surprise."""
+        from intentlocal.ingest import read_corpus
+
+        note = self.query_one("#import-note", Static)
+        column = self.query_one("#column", Select).value
+        try:
+            corpus = read_corpus(path, None if column is Select.BLANK else str(column),
+                                 self.query_one("#speaker", Input).value.strip() or None)
+        except IntentLocalError as exc:
+            note.update(f"{exc.title}: {exc.message}" if path else "")
+            return
+        note.update(f"{len(corpus.texts):,} texts" + (f"; {corpus.note}" if corpus.note else ""))
 
     @on(Button.Pressed, "#back")
     def _back(self) -> None:
@@ -256,7 +284,8 @@ class NewRunScreen(Screen):
             if llm is Select.BLANK or emb is Select.BLANK:
                 raise IntentLocalError("no model fetched yet",
                                        hint="run: intentlocal models fetch")
-            corpus = read_corpus(path, None if column is Select.BLANK else str(column))
+            corpus = read_corpus(path, None if column is Select.BLANK else str(column),
+                                 self.query_one("#speaker", Input).value.strip() or None)
             settings = load_settings(overrides={
                 "llm": llm, "embedder": emb, "k": self.query_one("#k", Input).value or "auto",
                 "neighbours": self.query_one("#neighbours", Input).value or None,
@@ -736,7 +765,10 @@ class HistoryScreen(Screen):
         _, uid, text = rows[self.index]
         uniques = store.uniques(self.run_id)
         out = Text()
-        out.append(f"Utterance {self.index}\n", style="bold")
+        line = store.source_lines(self.run_id)[self.index]
+        source = store.run(self.run_id).input_path
+        where = f" · line {line} of {Path(source).name}" if line and source else ""
+        out.append(f"Utterance {self.index}{where}\n", style="bold")
         out.append(f"{text}\n\n")
         for step in store.history(self.run_id, uid):
             it = step["iteration"]

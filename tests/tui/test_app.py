@@ -328,3 +328,32 @@ async def test_a_run_with_llm_names_shows_the_naming_stage_and_who_named(
         results.show_cluster(first["id"])
         title = str(results.query_one("#results-title").render())
         assert "written_name: named by fake-llm, the labels' pick was the_pick" in title
+
+
+@pytest.mark.asyncio
+async def test_chat_export_shows_its_speakers_and_keeps_the_chosen_side(tmp_path: Path) -> None:
+    p = tmp_path / "chats.jsonl"
+    p.write_text("".join(
+        json.dumps({"messages": [{"role": "assistant", "content": "Hello! How can I help?"},
+                                 {"role": "user", "content": t}]}) + "\n"
+        for t in SUPPORT_TEXTS
+    ))
+    app = IntentLocalApp(str(p), backends=_fakes, store_path=tmp_path / "runs.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        note = str(screen.query_one("#import-note", Static).render())
+        assert f"{len(SUPPORT_TEXTS)} texts; chat records: kept the user turns" in note
+        speaker = screen.query_one("#speaker", Input)
+        speaker.value = "nobody"
+        speaker.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        note = str(screen.query_one("#import-note", Static).render())
+        assert "no turn is by nobody" in note and "assistant" in note
+        speaker.value = "user"
+        await _start_small_run(pilot, app)
+    stored = [t for _, _, t in app.store.texts(1)]
+    assert stored == list(SUPPORT_TEXTS)
+    assert app.store.run(1).name == "chats.jsonl, speaker user"
+    assert app.store.source_lines(1) == list(range(1, len(SUPPORT_TEXTS) + 1))

@@ -234,3 +234,37 @@ def test_join_flags(tmp_path: Path, fakes, join: str) -> None:
                      "--out", str(out), "--join", join, "--join-weight", "0.5"]) == 0
     doc = json.loads((out / "run1_clusters.json").read_text())
     assert doc["settings"]["join"] == join and doc["settings"]["join_weight"] == 0.5
+
+
+def test_speaker_keeps_one_side_of_a_transcript(tmp_path: Path, fakes, capsys) -> None:
+    p = tmp_path / "calls.csv"
+    rows = [("agent", "Thank you for calling, how can I help you today?")] * 3 + [
+        ("customer", t) for t in SUPPORT_TEXTS
+    ]
+    p.write_text("speaker,text\n" + "".join(f'{s},"{t}"\n' for s, t in rows))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(p), "--speaker", "customer", "--k", "4", "--neighbours", "3",
+                     "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: kept the turns of customer: {len(SUPPORT_TEXTS)} of {len(rows)}" in err
+    doc = json.loads((out / "run1_clusters.json").read_text())
+    assert [t["text"] for t in doc["texts"]] == list(SUPPORT_TEXTS)
+    assert [t["source_line"] for t in doc["texts"]] == list(range(5, 5 + len(SUPPORT_TEXTS)))
+    assert cli.main(["runs"]) == 0
+    assert "calls.csv, speaker customer" in capsys.readouterr().out
+    assert cli.main(["history", "1", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["text"] == SUPPORT_TEXTS[2] and doc["source_line"] == 7
+    assert doc["source"].endswith("calls.csv") and doc["history"][0]["iteration"] == 0
+
+
+def test_unknown_speaker_stores_no_run(tmp_path: Path, fakes, capsys) -> None:
+    p = tmp_path / "calls.csv"
+    p.write_text("speaker,text\nagent,hello\ncustomer,my card\n")
+    assert cli.main(["run", str(p), "--speaker", "caller"]) == 2
+    err = capsys.readouterr().err
+    assert "no turn is by caller; the speakers in column 'speaker' are" in err
+    assert "Traceback" not in err
+    from intentlocal.store import Store
+
+    assert Store().runs() == []
