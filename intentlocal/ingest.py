@@ -41,6 +41,15 @@ TEXT_COLUMNS = (
     "transcript",
 )
 MAX_TEXT_CHARS = 2000
+OTHER_FORMATS = {
+    ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".ods": "a spreadsheet",
+    ".numbers": "a Numbers spreadsheet",
+    ".parquet": "a Parquet file",
+    ".docx": "a Word document",
+    ".pdf": "a PDF",
+}
 CONTAINERS = ("conversations", "dialogues", "data", "records", "items")
 
 
@@ -73,6 +82,12 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a .csv, .jsonl, .json or .txt file")
+    kind = OTHER_FORMATS.get(path.suffix.lower())
+    if kind is not None:
+        raise InputError(
+            f"{path} is {kind}, which intentlocal does not read",
+            hint="save or export it as CSV (UTF-8), with the texts in one column",
+        )
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise InputError(

@@ -32,6 +32,12 @@ ERRORS = [
     ("broken_line.jsonl", [], "line 2: not valid JSON"),
     ("missing_field.jsonl", [], "line 2: no 'text' field"),
     ("does_not_exist.csv", [], "no such file"),
+    ("spreadsheet.xlsx", [], "is an Excel workbook, which intentlocal does not read"),
+    ("not_a_list.json", [], "expected a list of texts or records"),
+    ("chat_bad_content.jsonl", [], "line 1, messages[1]: 'content' is not a string"),
+    ("speakers.csv", ["--speaker", "caller"], "no turn is by caller"),
+    ("speakers.csv", ["--speaker", "role=customer"], "no column 'role' for --speaker"),
+    ("one_text.txt", ["--speaker", "customer"], "needs turns marked with who speaks"),
     (".", [], "is a directory"),
 ]
 
@@ -56,6 +62,7 @@ SENSIBLE = [
     ("two_texts.txt", ["--k", "5"], 2, 2),
     ("identical.txt", ["--k", "3"], 20, 1),
     ("unclosed_quote.csv", ["--column", "a"], 1, 1),
+    ("speakers.csv", ["--speaker", "customer", "--k", "2"], 2, 2),
 ]
 
 
