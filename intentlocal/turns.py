@@ -2,7 +2,8 @@
 
 Support chats and call transcripts hold two sides, and only one of them carries the
 intents an analyst is after (the customer's); the agent's greetings and scripted replies
-would otherwise form clusters of their own and blur the rest. So the reader learns who
+would otherwise take clusters of their own, and can hide a customer intent among them
+(reports/transcripts.md: 5 of 15 clusters, one intent hidden). So the reader learns who
 speaks each turn where the file says so (a CSV column or JSONL field such as ``speaker``
 or ``role``, a chat record's ``messages``, "Customer: ..." lines of a .txt) and keeps the
 sides the user names with ``--speaker``. Without ``--speaker`` nothing is dropped, except
