@@ -71,6 +71,7 @@ def start_run(store: Store, corpus: Corpus, settings: Settings, name: str | None
         uids,
         uniques,
         corpus.lines,
+        corpus.speakers,
     )
 
 

@@ -279,11 +279,16 @@ def _print_clusters(table: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from intentlocal.results import speaker_share
+
     t = Table(title="Clusters", show_lines=False)
     t.add_column("#", justify="right")
     t.add_column("name")
     t.add_column("size", justify="right")
     t.add_column("top labels")
+    who = any(c["speakers"] for c in table)  # only where the file said who spoke
+    if who:
+        t.add_column("speakers")
     t.add_column("examples")
     for c in table:
         t.add_row(
@@ -291,6 +296,7 @@ def _print_clusters(table: list[dict[str, Any]]) -> None:
             c["name"],
             str(c["size"]),
             ", ".join(f"{lab} ({n})" for lab, n in c["top_labels"]),
+            *([speaker_share(c["speakers"])] if who else []),
             "\n".join(e[:70] for e in c["examples"]),
         )
     Console().print(t)

@@ -62,6 +62,7 @@ class Corpus:
     truncated: int = 0
     note: str | None = None  # what the reader chose for the user (speakers), to show them
     selection: str | None = None  # the part of the file kept ("speaker customer"), if any
+    speakers: list[str | None] | None = None  # who spoke each text; None: the file never says
 
     def unique(self) -> tuple[list[str], list[int]]:
         """Unique texts (first occurrence order) and each text's unique id."""
@@ -140,8 +141,10 @@ def _corpus(
     turns = [t for t in turns if t.text.strip()]
     kept, note, selection = select_turns(turns, choice, str(p), source, chat=chat)
     texts, n = _clip([t.text.strip() for t in kept])
+    speakers = [t.speaker for t in kept]
     return Corpus(texts, [t.line for t in kept], str(p), column=column, truncated=n,
-                  note=note, selection=selection)
+                  note=note, selection=selection,
+                  speakers=speakers if any(s is not None for s in speakers) else None)
 
 
 def _read_txt(p: Path, text: str, choice: SpeakerChoice | None) -> Corpus:

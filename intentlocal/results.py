@@ -31,6 +31,7 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
     names = {c["id"]: c["name"] for c in store.clusters(run_id)}
     label_sets = store.label_sets(run_id, len(store.uniques(run_id)), 10**6)
     lines = store.source_lines(run_id)
+    speakers = store.speakers(run_id)
     return [
         {
             "index": idx,
@@ -39,6 +40,7 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
             "cluster_name": names.get(assign[idx], ""),
             "labels": label_sets[uid],
             "source_line": lines[idx],
+            "speaker": speakers[idx],
         }
         for idx, uid, text in texts
     ]
@@ -66,12 +68,14 @@ def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]
     rows = result_rows(store, run_id)
     buf = io.StringIO()
     w = csv.writer(buf)
-    # source_line last: scripts reading the first five columns by position keep working
-    w.writerow(["index", "text", "cluster_id", "cluster_name", "labels", "source_line"])
+    # new columns last: scripts reading the first five columns by position keep working
+    w.writerow(
+        ["index", "text", "cluster_id", "cluster_name", "labels", "source_line", "speaker"]
+    )
     for r in rows:
         w.writerow(
             [r["index"], r["text"], r["cluster_id"], r["cluster_name"], "; ".join(r["labels"]),
-             "" if r["source_line"] is None else r["source_line"]]
+             "" if r["source_line"] is None else r["source_line"], r["speaker"] or ""]
         )
     csv_path = out_dir / f"run{run_id}_clusters.csv"
     json_path = out_dir / f"run{run_id}_clusters.json"
@@ -91,16 +95,37 @@ def write_outputs(store: Store, run_id: int, out_dir: Path) -> tuple[Path, Path]
 
 
 def cluster_table(store: Store, run_id: int, examples: int = 3) -> list[dict[str, Any]]:
-    """Clusters with their size, top labels and a few example texts (largest first)."""
+    """Clusters with their size, top labels, a few example texts (largest first) and,
+    where the file said who spoke, each speaker's count."""
     rows = result_rows(store, run_id)
     by: dict[int, list[str]] = {}
     for r in rows:
         by.setdefault(r["cluster_id"], []).append(r["text"])
+    who = speakers_by_cluster(rows)
     out = []
     for c in store.clusters(run_id):
         seen = Counter(by.get(c["id"], []))
-        out.append({**c, "examples": [t for t, _ in seen.most_common(examples)]})
+        out.append({**c, "examples": [t for t, _ in seen.most_common(examples)],
+                    "speakers": who.get(c["id"], [])})
     return out
+
+
+def speakers_by_cluster(rows: list[dict[str, Any]]) -> dict[int, list[tuple[str, int]]]:
+    """Each cluster's speakers, most frequent first; empty when the run has a single
+    speaker or none, since then there is nothing to tell apart."""
+    if len({r["speaker"] for r in rows if r["speaker"] is not None}) < 2:
+        return {}
+    by: dict[int, Counter[str]] = {}
+    for r in rows:
+        if r["speaker"] is not None:
+            by.setdefault(r["cluster_id"], Counter())[r["speaker"]] += 1
+    return {c: n.most_common() for c, n in by.items()}
+
+
+def speaker_share(speakers: list[tuple[str, int]]) -> str:
+    """"agent 100 %" or "customer 83 % · agent 17 %": the two largest shares."""
+    total = sum(n for _, n in speakers)
+    return " · ".join(f"{name} {round(100 * n / total)} %" for name, n in speakers[:2])
 
 
 def describe_clusters(store: Store, run_id: int) -> str:

@@ -191,7 +191,13 @@ def _m4(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3, _m4]
+def _m5(db: sqlite3.Connection) -> None:
+    """Who spoke each text, where the file said (ingest / turns): a cluster made of the
+    agent's turns should say so wherever clusters are shown. NULL: not known."""
+    _script(db, "ALTER TABLE texts ADD COLUMN speaker TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1, _m2, _m3, _m4, _m5]
 
 
 def text_hash(text: str) -> str:
@@ -299,10 +305,12 @@ class Store:
         uids: Sequence[int],
         uniques: Sequence[str],
         source_lines: Sequence[int | None] | None = None,
+        speakers: Sequence[str | None] | None = None,
     ) -> int:
         now = time.time()
         counts = np.bincount(np.asarray(uids, dtype=np.int64), minlength=len(uniques))
         lines = source_lines or [None] * len(texts)
+        who = speakers or [None] * len(texts)
         with self.tx() as db:
             cur = db.execute(
                 "INSERT INTO runs (name, created_at, updated_at, status, pid, input_path,"
@@ -321,10 +329,11 @@ class Store:
             )
             run_id = int(cur.lastrowid or 0)
             db.executemany(
-                "INSERT INTO texts (run_id, idx, uid, text, source_line) VALUES (?,?,?,?,?)",
+                "INSERT INTO texts (run_id, idx, uid, text, source_line, speaker)"
+                " VALUES (?,?,?,?,?,?)",
                 [
-                    (run_id, i, int(u), t, ln)
-                    for i, (t, u, ln) in enumerate(zip(texts, uids, lines, strict=True))
+                    (run_id, i, int(u), t, ln, w)
+                    for i, (t, u, ln, w) in enumerate(zip(texts, uids, lines, who, strict=True))
                 ],
             )
             db.executemany(
@@ -384,6 +393,15 @@ class Store:
             r["source_line"]
             for r in self.db.execute(
                 "SELECT source_line FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
+            )
+        ]
+
+    def speakers(self, run_id: int) -> list[str | None]:
+        """Who spoke each text, in text order (None where the file did not say)."""
+        return [
+            r["speaker"]
+            for r in self.db.execute(
+                "SELECT speaker FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
             )
         ]
 

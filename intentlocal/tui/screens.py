@@ -455,6 +455,7 @@ class ResultsScreen(Screen):
         self.current: int | None = None
         self.title_text = f"Run {run_id}"
         self.clusters: list[dict[str, Any]] = []
+        self.speakers: dict[int, list[tuple[str, int]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -475,7 +476,7 @@ class ResultsScreen(Screen):
         self.reload()
 
     def reload(self) -> None:
-        from intentlocal.results import result_rows
+        from intentlocal.results import result_rows, speakers_by_cluster
 
         store = _app(self).store
         try:
@@ -484,6 +485,7 @@ class ResultsScreen(Screen):
             _app(self).report(exc)
             self.rows = []
         self.clusters = store.clusters(self.run_id)
+        self.speakers = speakers_by_cluster(self.rows)
         info = store.run(self.run_id)
         self.title_text = (f"Run {self.run_id} · {info.name} · {len(self.rows)} texts · "
                            f"{len(self.clusters)} clusters")
@@ -515,11 +517,17 @@ class ResultsScreen(Screen):
         self.query_one("#chart", Static).update("\n".join(lines))
 
     def show_cluster(self, cluster_id: int | None) -> None:
+        from intentlocal.results import speaker_share
+
         self.current = cluster_id
         # who named the highlighted cluster, where the LLM did (settings.llm_names)
         c = next((c for c in self.clusters if c["id"] == cluster_id), None)
         note = (f" · {c['name']}: named by {c['name_model']}, the labels' pick was "
                 f"{c['label_name']}" if c is not None and c.get("name_model") else "")
+        # whose turns it holds, where the file said who spoke (an agent-only cluster)
+        speakers = self.speakers.get(cluster_id, []) if cluster_id is not None else []
+        if speakers:
+            note += f" · speakers: {speaker_share(speakers)}"
         self.query_one("#results-title", Static).update(self.title_text + note)
         table = self.query_one("#utterances", DataTable)
         table.clear()

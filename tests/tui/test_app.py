@@ -357,3 +357,28 @@ async def test_chat_export_shows_its_speakers_and_keeps_the_chosen_side(tmp_path
     assert stored == list(SUPPORT_TEXTS)
     assert app.store.run(1).name == "chats.jsonl, speaker user"
     assert app.store.source_lines(1) == list(range(1, len(SUPPORT_TEXTS) + 1))
+
+
+@pytest.mark.asyncio
+async def test_results_say_whose_turns_a_cluster_holds(tmp_path: Path) -> None:
+    p = tmp_path / "calls.csv"
+    rows = [("agent", "Thank you for calling, how can I help you today?")] * 6 + [
+        ("customer", t) for t in SUPPORT_TEXTS
+    ]
+    p.write_text("speaker,text\n" + "".join(f'{s},"{t}"\n' for s, t in rows))
+    app = IntentLocalApp(str(p), backends=_fakes, store_path=tmp_path / "runs.sqlite3")
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        note = str(app.screen.query_one("#import-note", Static).render())
+        assert "column 'speaker' names the speakers: customer (16), agent (6)" in note
+        await _start_small_run(pilot, app)
+        await pilot.press("enter")
+        await pilot.pause()
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        agent = next(r["cluster_id"] for r in results.rows if r["speaker"] == "agent")
+        members = [r["speaker"] for r in results.rows if r["cluster_id"] == agent]
+        share = round(100 * members.count("agent") / len(members))
+        results.show_cluster(agent)
+        title = str(results.query_one("#results-title", Static).render())
+        assert f"speakers: agent {share} %" in title or f"· agent {share} %" in title

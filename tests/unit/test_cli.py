@@ -268,3 +268,23 @@ def test_unknown_speaker_stores_no_run(tmp_path: Path, fakes, capsys) -> None:
     from intentlocal.store import Store
 
     assert Store().runs() == []
+
+
+def test_all_turns_kept_say_whose_turns_each_cluster_holds(tmp_path: Path, fakes,
+                                                           capsys) -> None:
+    p = tmp_path / "calls.csv"
+    rows = [("agent", "Thank you for calling, how can I help you today?")] * 6 + [
+        ("customer", t) for t in SUPPORT_TEXTS
+    ]
+    p.write_text("speaker,text\n" + "".join(f'{s},"{t}"\n' for s, t in rows))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(p), "--k", "5", "--neighbours", "3", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "note: column 'speaker' names the speakers: customer (16), agent (6)" in captured.err
+    assert "speakers" in captured.out and "agent 100 %" in captured.out
+    import csv
+
+    with open(out / "run1_clusters.csv", newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert [r["speaker"] for r in got] == [s for s, _ in rows]
+    assert [int(r["source_line"]) for r in got] == list(range(2, 2 + len(rows)))

@@ -235,3 +235,22 @@ def test_the_naming_model_writes_the_names_and_is_recorded() -> None:
     assert all(g.name == "label" or g.name.startswith("select") for _, g in labeller.calls)
     stored = store.clusters(run_id)
     assert stored[0]["name"] == "named_by_namer" and stored[0]["name_model"] == "fake-namer"
+
+
+def test_stores_made_before_speakers_gain_the_column(tmp_path) -> None:
+    """A store of four migrations keeps its runs; their texts read back with no speaker."""
+    from intentlocal.store import MIGRATIONS, Store
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+    db.execute("PRAGMA user_version=4")
+    db.execute("INSERT INTO runs (id, name, created_at, updated_at, status, settings_json)"
+               " VALUES (1, 'old', 0, 0, 'finished', '{}')")
+    db.execute("INSERT INTO texts (run_id, idx, uid, text, source_line) VALUES (1, 0, 0, 'hi', 3)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.speakers(1) == [None] and store.source_lines(1) == [3]
