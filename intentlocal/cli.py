@@ -338,6 +338,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         "text": text,
         "source": store.run(args.run_id).input_path,
         "source_line": store.source_lines(args.run_id)[args.index],
+        "speaker": store.speakers(args.run_id)[args.index],
         "history": store.history(args.run_id, uid),
     }
     print(json.dumps(doc, indent=1))

@@ -776,6 +776,8 @@ class HistoryScreen(Screen):
         line = store.source_lines(self.run_id)[self.index]
         source = store.run(self.run_id).input_path
         where = f" · line {line} of {Path(source).name}" if line and source else ""
+        speaker = store.speakers(self.run_id)[self.index]
+        where += f" · said by {speaker}" if speaker else ""
         out.append(f"Utterance {self.index}{where}\n", style="bold")
         out.append(f"{text}\n\n")
         for step in store.history(self.run_id, uid):

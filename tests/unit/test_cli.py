@@ -255,6 +255,7 @@ def test_speaker_keeps_one_side_of_a_transcript(tmp_path: Path, fakes, capsys) -
     assert cli.main(["history", "1", "2"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["text"] == SUPPORT_TEXTS[2] and doc["source_line"] == 7
+    assert doc["speaker"] == "customer"
     assert doc["source"].endswith("calls.csv") and doc["history"][0]["iteration"] == 0
 
 
