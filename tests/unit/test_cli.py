@@ -271,8 +271,9 @@ def test_unknown_speaker_stores_no_run(tmp_path: Path, fakes, capsys) -> None:
     assert Store().runs() == []
 
 
-def test_all_turns_kept_say_whose_turns_each_cluster_holds(tmp_path: Path, fakes,
-                                                           capsys) -> None:
+def test_all_turns_kept_say_whose_turns_each_cluster_holds(tmp_path: Path, fakes, capsys,
+                                                           monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells unwrapped
     p = tmp_path / "calls.csv"
     rows = [("agent", "Thank you for calling, how can I help you today?")] * 6 + [
         ("customer", t) for t in SUPPORT_TEXTS
@@ -282,10 +283,12 @@ def test_all_turns_kept_say_whose_turns_each_cluster_holds(tmp_path: Path, fakes
     assert cli.main(["run", str(p), "--k", "5", "--neighbours", "3", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert "note: column 'speaker' names the speakers: customer (16), agent (6)" in captured.err
-    assert "speakers" in captured.out and "agent 100 %" in captured.out
     import csv
 
     with open(out / "run1_clusters.csv", newline="") as fh:
         got = list(csv.DictReader(fh))
     assert [r["speaker"] for r in got] == [s for s, _ in rows]
+    agent = [r["speaker"] for r in got if r["cluster_id"] == got[0]["cluster_id"]]
+    share = round(100 * agent.count("agent") / len(agent))
+    assert "speakers" in captured.out and f"agent {share} %" in captured.out
     assert [int(r["source_line"]) for r in got] == list(range(2, 2 + len(rows)))
