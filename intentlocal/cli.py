@@ -215,7 +215,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.file = str(paths.sample_path())
         if not args.file:
             raise IntentLocalError("give a file to cluster (or --sample, or --resume)")
-        corpus = read_corpus(args.file, args.column, args.speaker)
+        corpus = read_corpus(
+            args.file,
+            args.column,
+            args.speaker,
+            first_turn=args.first_turn is not None,
+            conversation=args.first_turn or None,
+        )
         settings = load_settings(
             Path(args.config) if args.config else None, overrides=_settings_overrides(args)
         )
@@ -373,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep one side of a transcript: a speaker (customer), several (customer,caller) "
         "or COLUMN=NAME; speakers come from a speaker / role column or field, chat "
         "records' roles, or .txt lines 'Name: text'",
+    )
+    r.add_argument(
+        "--first-turn",
+        nargs="?",
+        const="",
+        metavar="COLUMN",
+        help="keep each conversation's first turn (after --speaker): why they called; "
+        "conversations come from a call_id / conversation_id / session_id column or "
+        "field (or the COLUMN given), or chat records",
     )
     r.add_argument("--k", help="number of clusters, or auto (default)")
     r.add_argument("--llm", help="manifest name or path to a .gguf")

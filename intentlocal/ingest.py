@@ -17,10 +17,12 @@ from pathlib import Path
 from intentlocal.errors import InputError
 from intentlocal.turns import (
     CHAT_LISTS,
+    MAX_SPEAKERS_NOTED,
     SPEAKER_FIELDS,
     TURN_TEXTS,
-    SpeakerChoice,
+    Selection,
     Turn,
+    conversation_field,
     looks_like_transcript,
     select_turns,
     speaker_field,
@@ -105,21 +107,29 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def read_corpus(path: str | Path, column: str | None = None, speaker: str | None = None) -> Corpus:
+def read_corpus(
+    path: str | Path,
+    column: str | None = None,
+    speaker: str | None = None,
+    first_turn: bool = False,
+    conversation: str | None = None,
+) -> Corpus:
     """The texts of a file. ``speaker`` keeps the turns of one side of a transcript
-    (``customer``, ``customer,caller`` or ``role=customer``: see intentlocal.turns)."""
+    (``customer``, ``customer,caller`` or ``role=customer``); ``first_turn`` keeps each
+    conversation's first turn, ``conversation`` naming the column that says which
+    conversation a row belongs to when it is not a usual name (see intentlocal.turns)."""
     p = Path(path).expanduser()
-    choice = SpeakerChoice.parse(speaker)
+    sel = Selection.parse(speaker, first_turn, conversation)
     text = _read_text(p)
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        corpus = _read_csv(p, text, column, "\t" if suffix == ".tsv" else ",", choice)
+        corpus = _read_csv(p, text, column, "\t" if suffix == ".tsv" else ",", sel)
     elif suffix in (".jsonl", ".ndjson"):
-        corpus = _read_jsonl(p, text, column, choice)
+        corpus = _read_jsonl(p, text, column, sel)
     elif suffix == ".json":
-        corpus = _read_json(p, text, column, choice)
+        corpus = _read_json(p, text, column, sel)
     else:
-        corpus = _read_txt(p, text, choice)
+        corpus = _read_txt(p, text, sel)
     if not corpus.texts:
         raise InputError(f"{p} holds no texts (it is empty or only blank)")
     return corpus
@@ -133,30 +143,40 @@ def _clip(texts: list[str]) -> tuple[list[str], int]:
 def _corpus(
     p: Path,
     turns: list[Turn],
-    choice: SpeakerChoice | None,
+    sel: Selection,
     source: str,
     column: str | None = None,
     chat: bool = False,
 ) -> Corpus:
     turns = [t for t in turns if t.text.strip()]
-    kept, note, selection = select_turns(turns, choice, str(p), source, chat=chat)
+    kept, note, selection = select_turns(turns, sel, str(p), source, chat=chat)
     texts, n = _clip([t.text.strip() for t in kept])
     speakers = [t.speaker for t in kept]
+    # a column of many values (e-mail addresses under "from") names no sides
+    sides = {t.speaker for t in turns if t.speaker is not None}
+    if not sides or (sel.speaker is None and len(sides) > MAX_SPEAKERS_NOTED):
+        speakers = None
     return Corpus(texts, [t.line for t in kept], str(p), column=column, truncated=n,
-                  note=note, selection=selection,
-                  speakers=speakers if any(s is not None for s in speakers) else None)
+                  note=note, selection=selection, speakers=speakers)
 
 
-def _read_txt(p: Path, text: str, choice: SpeakerChoice | None) -> Corpus:
+def _read_txt(p: Path, text: str, sel: Selection) -> Corpus:
     numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if choice is not None:
-        if choice.field is not None:
+    if sel.first_turn:
+        raise InputError(
+            f"{p}: --first-turn needs to know where each conversation starts, and a .txt"
+            " file does not say",
+            hint="a CSV with a conversation column (call_id, conversation_id, ...) or chat"
+            " records in JSONL",
+        )
+    if sel.speaker is not None:
+        if sel.speaker.field is not None:
             raise InputError(
                 f"{p}: a .txt file has no columns; give --speaker NAME for its 'NAME: text' lines"
             )
         turns = [Turn(t, name, i) for i, line in numbered for name, t in [split_prefix(line)]]
-        return _corpus(p, turns, choice, "the lines' 'Name:' prefixes")
-    corpus = _corpus(p, [Turn(line, None, i) for i, line in numbered], None, "")
+        return _corpus(p, turns, sel, "the lines' 'Name:' prefixes")
+    corpus = _corpus(p, [Turn(line, None, i) for i, line in numbered], sel, "")
     names = looks_like_transcript([line for _, line in numbered])
     if names is None:
         return corpus
@@ -169,7 +189,7 @@ def _read_txt(p: Path, text: str, choice: SpeakerChoice | None) -> Corpus:
 
 
 def _record_turns(
-    obj: object, where: str, line: int, field: str | None, choice: SpeakerChoice | None
+    obj: object, where: str, line: int, field: str | None, sel: Selection
 ) -> tuple[list[Turn], bool]:
     """The turns of one JSON record, and whether it was a chat (a list of messages)."""
     if isinstance(obj, str):
@@ -186,14 +206,18 @@ def _record_turns(
                 f"{where}: no {field or 'text'!r} field"
                 + ("" if field else f" (nor a list of messages: {', '.join(CHAT_LISTS)})")
             )
-        return [_message_turn(m, f"{where}, {chat_key}[{j}]", line)
+        return [dataclasses.replace(_message_turn(m, f"{where}, {chat_key}[{j}]", line),
+                                    conversation=f"#{line}")
                 for j, m in enumerate(obj[chat_key])], True
     value = obj[text_key]
     if not isinstance(value, str):
         raise InputError(f"{where}: {text_key!r} is not a string")
-    who = speaker_field(keys, choice, text_key, where)
+    who = speaker_field(keys, sel.speaker, text_key, where)
     speaker = obj.get(who) if who is not None else None
-    return [Turn(value, str(speaker) if speaker is not None else None, line)], False
+    conv = conversation_field(keys, sel, where)
+    conversation = obj.get(conv) if conv is not None else None
+    return [Turn(value, str(speaker) if speaker is not None else None, line,
+                 str(conversation) if conversation not in (None, "") else None)], False
 
 
 def _message_turn(msg: object, where: str, line: int) -> Turn:
@@ -224,7 +248,7 @@ def _source(chat: bool) -> str:
     return "the messages' roles" if chat else "the records' speaker field"
 
 
-def _read_jsonl(p: Path, text: str, field: str | None, choice: SpeakerChoice | None) -> Corpus:
+def _read_jsonl(p: Path, text: str, field: str | None, sel: Selection) -> Corpus:
     turns: list[Turn] = []
     chats = 0
     for i, line in enumerate(text.splitlines(), 1):
@@ -236,14 +260,14 @@ def _read_jsonl(p: Path, text: str, field: str | None, choice: SpeakerChoice | N
             raise InputError(f"{p}, line {i}: not valid JSON ({exc.msg})") from exc
         if not isinstance(obj, dict):
             raise InputError(f"{p}, line {i}: expected an object with a {field or 'text'!r} field")
-        got, chat = _record_turns(obj, f"{p}, line {i}", i, field, choice)
+        got, chat = _record_turns(obj, f"{p}, line {i}", i, field, sel)
         turns += got
         chats += chat
-    return _corpus(p, turns, choice, _source(bool(chats)), field or "text",
+    return _corpus(p, turns, sel, _source(bool(chats)), field or "text",
                    chat=bool(chats))
 
 
-def _read_json(p: Path, text: str, field: str | None, choice: SpeakerChoice | None) -> Corpus:
+def _read_json(p: Path, text: str, field: str | None, sel: Selection) -> Corpus:
     """A whole-file JSON: a list of texts or records, one conversation (an object with a
     list of messages), or an object holding such a list (conversations, data, ...)."""
     try:
@@ -268,10 +292,10 @@ def _read_json(p: Path, text: str, field: str | None, choice: SpeakerChoice | No
     turns: list[Turn] = []
     chats = 0
     for i, obj in enumerate(data, 1):
-        got, chat = _record_turns(obj, f"{p}, record {i}", i, field, choice)
+        got, chat = _record_turns(obj, f"{p}, record {i}", i, field, sel)
         turns += got
         chats += chat
-    return _corpus(p, turns, choice, _source(bool(chats)), field or "text",
+    return _corpus(p, turns, sel, _source(bool(chats)), field or "text",
                    chat=bool(chats))
 
 
@@ -293,7 +317,7 @@ def pick_column(header: list[str], column: str | None, where: str) -> int:
 
 
 def _read_csv(
-    p: Path, text: str, column: str | None, delimiter: str, choice: SpeakerChoice | None
+    p: Path, text: str, column: str | None, delimiter: str, sel: Selection
 ) -> Corpus:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -303,17 +327,20 @@ def _read_csv(
     except csv.Error as exc:
         raise InputError(f"{p}, line 1: unreadable CSV header ({exc})") from exc
     col = pick_column(header, column, str(p))
-    who = speaker_field(header, choice, header[col], str(p))
+    who = speaker_field(header, sel.speaker, header[col], str(p))
     spk = header.index(who) if who is not None else None
+    conv = conversation_field(header, sel, str(p))
+    cid = header.index(conv) if conv is not None else None
     turns: list[Turn] = []
     try:
         for row in reader:
             if col < len(row) and row[col].strip():
                 speaker = row[spk].strip() if spk is not None and spk < len(row) else ""
-                turns.append(Turn(row[col], speaker or None, reader.line_num))
+                call = row[cid].strip() if cid is not None and cid < len(row) else ""
+                turns.append(Turn(row[col], speaker or None, reader.line_num, call or None))
     except csv.Error as exc:
         raise InputError(f"{p}, line {reader.line_num}: unreadable CSV ({exc})") from exc
-    return _corpus(p, turns, choice, f"column {who!r}", column=header[col])
+    return _corpus(p, turns, sel, f"column {who!r}", column=header[col])
 
 
 def preview(path: str | Path, rows: int = 5) -> tuple[list[str], list[list[str]]]:

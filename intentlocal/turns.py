@@ -32,6 +32,20 @@ SPEAKER_FIELDS = (
     "who",
 )
 USER_ROLES = ("user", "customer", "human", "caller", "client", "visitor", "guest")
+CONVERSATION_FIELDS = (
+    "conversation_id",
+    "call_id",
+    "session_id",
+    "chat_id",
+    "dialog_id",
+    "dialogue_id",
+    "thread_id",
+    "ticket_id",
+    "case_id",
+    "conversation",
+    "call",
+    "session",
+)
 CHAT_LISTS = ("messages", "turns", "conversation", "dialogue", "dialog")
 TURN_TEXTS = ("content", "text", "utterance", "message", "value", "turn")
 MAX_SPEAKERS_NOTED = 20  # more distinct values than this: not a speaker column
@@ -48,6 +62,7 @@ class Turn:
     text: str
     speaker: str | None
     line: int  # 1-based line (or record) in the source
+    conversation: str | None = None  # which call / chat it belongs to, where known
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,37 @@ class SpeakerChoice:
 
     def describe(self) -> str:
         return ", ".join(sorted(self.values))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which turns of a file to cluster: a speaker's (``--speaker``), and of those only
+    each conversation's first (``--first-turn``, ``conversation`` naming the column
+    when the user did)."""
+
+    speaker: SpeakerChoice | None = None
+    first_turn: bool = False
+    conversation: str | None = None
+
+    @classmethod
+    def parse(cls, speaker: str | None = None, first_turn: bool = False,
+              conversation: str | None = None) -> Selection:
+        return cls(SpeakerChoice.parse(speaker), first_turn or conversation is not None,
+                   conversation.strip() if conversation and conversation.strip() else None)
+
+
+def conversation_field(keys: list[str], sel: Selection, where: str) -> str | None:
+    """The column / field that says which conversation a turn belongs to."""
+    lowered = {k.strip().lower(): k for k in keys}
+    if sel.conversation is not None:
+        key = lowered.get(sel.conversation.lower())
+        if key is None:
+            raise InputError(
+                f"{where}: no column {sel.conversation!r} for --first-turn;"
+                f" columns: {', '.join(keys)}"
+            )
+        return key
+    return next((lowered[n] for n in CONVERSATION_FIELDS if n in lowered), None)
 
 
 def split_prefix(line: str) -> tuple[str | None, str]:
@@ -136,7 +182,7 @@ def suggest_speaker(counts: Counter[str]) -> str:
 
 def select_turns(
     turns: list[Turn],
-    choice: SpeakerChoice | None,
+    sel: Selection,
     where: str,
     source: str,
     *,
@@ -148,6 +194,20 @@ def select_turns(
     ``source`` says where the speakers came from ("column 'role'", "'Name:' prefixes"),
     for the messages; ``chat`` marks chat records, whose user turns are the default.
     """
+    kept, note, selection = _by_speaker(turns, sel.speaker, where, source, chat)
+    if not sel.first_turn:
+        return kept, note, selection
+    firsts, first_note = _first_turns(kept, where)
+    return (
+        firsts,
+        "; ".join(n for n in (note, first_note) if n),
+        ", ".join(n for n in (selection, "first turns") if n),
+    )
+
+
+def _by_speaker(
+    turns: list[Turn], choice: SpeakerChoice | None, where: str, source: str, chat: bool
+) -> tuple[list[Turn], str | None, str | None]:
     counts = Counter(t.speaker for t in turns if t.speaker is not None)
     if choice is not None:
         if not counts:
@@ -184,3 +244,26 @@ def select_turns(
         f"{source} names the speakers: {tally(counts)}; all their turns are clustered "
         f"(--speaker {suggest_speaker(counts)} keeps one side)"
     ), None
+
+
+def _first_turns(turns: list[Turn], where: str) -> tuple[list[Turn], str]:
+    """Each conversation's first turn, in file order: why the customer called, without
+    the "yes", "thanks" and follow-ups of the rest of the call."""
+    if all(t.conversation is None for t in turns):
+        raise InputError(
+            f"{where}: --first-turn needs to know where each conversation starts, and"
+            " nothing says",
+            hint=f"a column or field naming the conversation ({', '.join(CONVERSATION_FIELDS[:4])},"
+            " ...; or --first-turn COLUMN), or chat records with 'messages'",
+        )
+    seen: set[str] = set()
+    firsts = []
+    for t in turns:
+        if t.conversation is not None and t.conversation not in seen:
+            seen.add(t.conversation)
+            firsts.append(t)
+    unmarked = sum(1 for t in turns if t.conversation is None)
+    return firsts, (
+        f"kept each conversation's first turn: {len(firsts):,} conversations"
+        + (f" ({unmarked:,} turns without a conversation left out)" if unmarked else "")
+    )

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import (
     Button,
+    Checkbox,
     DataTable,
     Footer,
     Header,
@@ -30,6 +31,7 @@ from textual.widgets import (
 
 from intentlocal.api import pid_alive
 from intentlocal.errors import IntentLocalError
+from intentlocal.ingest import Corpus
 from intentlocal.results import describe_clusters
 
 
@@ -178,6 +180,8 @@ class NewRunScreen(Screen):
                 yield Label("Speaker")
                 yield Input("", id="speaker", compact=True,
                             placeholder="all, or e.g. customer")
+                yield Checkbox("first turns", id="first-turn", compact=True,
+                               tooltip="each conversation's first turn only (--first-turn)")
             with Horizontal(classes="row"):
                 yield Label("LLM")
                 yield Select(llms, id="llm", allow_blank=not llms, compact=True,
@@ -245,16 +249,25 @@ class NewRunScreen(Screen):
     def _speaker_submitted(self, event: Input.Submitted) -> None:
         self.show_note(self.query_one("#path", Input).value.strip())
 
+    @on(Checkbox.Changed, "#first-turn")
+    def _first_turn_changed(self, event: Checkbox.Changed) -> None:
+        self.show_note(self.query_one("#path", Input).value.strip())
+
+    def read(self, path: str) -> Corpus:
+        """The file as the form's text column, speaker and first-turn choice read it."""
+        from intentlocal.ingest import read_corpus
+
+        column = self.query_one("#column", Select).value
+        return read_corpus(path, None if column is Select.BLANK else str(column),
+                           self.query_one("#speaker", Input).value.strip() or None,
+                           first_turn=self.query_one("#first-turn", Checkbox).value)
+
     def show_note(self, path: str) -> None:
         """What the reader will do with the file's speakers, before the run starts: a
         transcript's two sides are the common surprise."""
-        from intentlocal.ingest import read_corpus
-
         note = self.query_one("#import-note", Static)
-        column = self.query_one("#column", Select).value
         try:
-            corpus = read_corpus(path, None if column is Select.BLANK else str(column),
-                                 self.query_one("#speaker", Input).value.strip() or None)
+            corpus = self.read(path)
         except IntentLocalError as exc:
             note.update(f"{exc.title}: {exc.message}" if path else "")
             return
@@ -271,11 +284,9 @@ class NewRunScreen(Screen):
     def action_start(self) -> None:
         from intentlocal.api import start_run
         from intentlocal.config import load_settings
-        from intentlocal.ingest import read_corpus
 
         app = _app(self)
         path = self.query_one("#path", Input).value.strip()
-        column = self.query_one("#column", Select).value
         try:
             if not path:
                 raise IntentLocalError("choose a file first")
@@ -284,8 +295,7 @@ class NewRunScreen(Screen):
             if llm is Select.BLANK or emb is Select.BLANK:
                 raise IntentLocalError("no model fetched yet",
                                        hint="run: intentlocal models fetch")
-            corpus = read_corpus(path, None if column is Select.BLANK else str(column),
-                                 self.query_one("#speaker", Input).value.strip() or None)
+            corpus = self.read(path)
             settings = load_settings(overrides={
                 "llm": llm, "embedder": emb, "k": self.query_one("#k", Input).value or "auto",
                 "neighbours": self.query_one("#neighbours", Input).value or None,

@@ -352,10 +352,17 @@ async def test_chat_export_shows_its_speakers_and_keeps_the_chosen_side(tmp_path
         note = str(screen.query_one("#import-note", Static).render())
         assert "no turn is by nobody" in note and "assistant" in note
         speaker.value = "user"
+        await pilot.press("enter")
+        await pilot.pause()
+        screen.query_one("#first-turn").value = True
+        await pilot.pause()
+        note = str(screen.query_one("#import-note", Static).render())
+        assert f"{len(SUPPORT_TEXTS)} texts; kept the turns of user" in note
+        assert f"first turn: {len(SUPPORT_TEXTS)} conversations" in note
         await _start_small_run(pilot, app)
     stored = [t for _, _, t in app.store.texts(1)]
     assert stored == list(SUPPORT_TEXTS)
-    assert app.store.run(1).name == "chats.jsonl, speaker user"
+    assert app.store.run(1).name == "chats.jsonl, speaker user, first turns"
     assert app.store.source_lines(1) == list(range(1, len(SUPPORT_TEXTS) + 1))
 
 

@@ -38,6 +38,8 @@ ERRORS = [
     ("speakers.csv", ["--speaker", "caller"], "no turn is by caller"),
     ("speakers.csv", ["--speaker", "role=customer"], "no column 'role' for --speaker"),
     ("one_text.txt", ["--speaker", "customer"], "needs turns marked with who speaks"),
+    ("speakers.csv", ["--first-turn"], "needs to know where each conversation starts"),
+    ("first_turns.csv", ["--first-turn", "ticket"], "no column 'ticket' for --first-turn"),
     (".", [], "is a directory"),
 ]
 
@@ -63,6 +65,8 @@ SENSIBLE = [
     ("identical.txt", ["--k", "3"], 20, 1),
     ("unclosed_quote.csv", ["--column", "a"], 1, 1),
     ("speakers.csv", ["--speaker", "customer", "--k", "2"], 2, 2),
+    ("first_turns.csv", ["--speaker", "customer", "--first-turn", "--k", "2"], 2, 2),
+    ("first_turns.csv", ["--first-turn", "call_id", "--speaker", "customer", "--k", "2"], 2, 2),
 ]
 
 

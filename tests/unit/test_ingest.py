@@ -227,3 +227,54 @@ def test_txt_of_queries_is_not_taken_for_a_transcript(tmp_path: Path) -> None:
              "top up failed", "what is the fee at 10:30"]
     c = read_corpus(_write(tmp_path, "q.txt", "\n".join(lines)))
     assert c.note is None and c.texts == lines
+
+
+# -- first turns ------------------------------------------------------------------------
+
+CALLS_WITH_FOLLOW_UPS = (
+    "call_id,speaker,text\n"
+    "7,agent,How can I help?\n"
+    "7,customer,my card has not arrived\n"
+    "7,customer,yes that's right\n"
+    "8,customer,I want to close my account\n"
+    "8,customer,thanks\n"
+    ",customer,a row that belongs to no call\n"
+)
+
+
+def test_first_turn_of_each_call_after_the_speaker(tmp_path: Path) -> None:
+    p = _write(tmp_path, "calls.csv", CALLS_WITH_FOLLOW_UPS)
+    c = read_corpus(p, speaker="customer", first_turn=True)
+    assert c.texts == ["my card has not arrived", "I want to close my account"]
+    assert c.lines == [3, 5]
+    assert c.selection == "speaker customer, first turns"
+    assert "kept each conversation's first turn: 2 conversations" in (c.note or "")
+    assert "1 turns without a conversation left out" in (c.note or "")
+    # without --speaker the agent's greeting is call 7's first turn
+    assert read_corpus(p, first_turn=True).texts[0] == "How can I help?"
+
+
+def test_first_turn_column_named_by_user(tmp_path: Path) -> None:
+    p = _write(tmp_path, "t.csv", "ref,text\nA,hello\nA,more\nB,bye\n")
+    assert read_corpus(p, conversation="ref").texts == ["hello", "bye"]
+    with pytest.raises(InputError, match=r"no column 'call' for --first-turn; columns: ref, text"):
+        read_corpus(p, conversation="call")
+    with pytest.raises(InputError, match="needs to know where each conversation starts"):
+        read_corpus(p, first_turn=True)
+
+
+def test_first_turn_of_chat_records_is_the_first_user_turn(tmp_path: Path) -> None:
+    c = read_corpus(_write(tmp_path, "chats.jsonl", CHAT), first_turn=True)
+    assert c.texts == ["my card is blocked", "how do I top up"]
+    assert c.selection == "speaker user, first turns"
+
+
+def test_first_turn_of_a_txt_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"call\.txt: --first-turn needs .* a \.txt"):
+        read_corpus(_write(tmp_path, "call.txt", TRANSCRIPT), first_turn=True)
+
+
+def test_a_column_of_many_values_is_not_taken_for_speakers(tmp_path: Path) -> None:
+    rows = "".join(f"user{i}@example.com,question {i}\n" for i in range(30))
+    c = read_corpus(_write(tmp_path, "mail.csv", "from,text\n" + rows))
+    assert c.speakers is None and c.note is None and len(c.texts) == 30
