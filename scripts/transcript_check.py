@@ -43,6 +43,14 @@ REPLIES = [
     "I understand. Could you confirm your date of birth for security?",
     "Okay, I can help with that. Please hold while I pull up your details.",
 ]
+FOLLOW_UPS = [
+    "yes",
+    "yes that's right",
+    "ok thanks",
+    "1234",
+    "sure, one second",
+    "no that's all, thank you",
+]
 CLOSINGS = [
     "Is there anything else I can help you with today?",
     "Thank you for calling Northbank, have a great day!",
@@ -50,7 +58,10 @@ CLOSINGS = [
 ]
 
 
-def make(gold_path: str, out: Path, intents: int, per_intent: int, seed: int) -> None:
+def make(gold_path: str, out: Path, intents: int, per_intent: int, seed: int,
+         follow_ups: float = 0.0) -> None:
+    """``follow_ups``: the share of calls in which the customer answers the agent's
+    reply ("yes", "1234", "ok thanks"), a turn with no intent of its own."""
     texts, gold = load_labelled(gold_path, None, 0)
     by: dict[str, list[str]] = {}
     for t, g in zip(texts, gold, strict=True):
@@ -69,6 +80,8 @@ def make(gold_path: str, out: Path, intents: int, per_intent: int, seed: int) ->
             rows.append((call, "customer", text))
             answer[text] = intent
             rows.append((call, "agent", rng.choice(REPLIES)))
+            if follow_ups and rng.random() < follow_ups:
+                rows.append((call, "customer", rng.choice(FOLLOW_UPS)))
             if rng.random() < 0.6:
                 rows.append((call, "agent", rng.choice(CLOSINGS).format(c=rng.choice(AGENTS))))
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +101,10 @@ def score(gold_path: Path, result: Path) -> dict[str, object]:
     doc = json.loads(result.read_text())
     rows = doc["texts"]
     cust = [r for r in rows if r["text"] in gold]
-    agent_rows = [r for r in rows if r["text"] not in gold]
+    follow = set(FOLLOW_UPS)
+    agent_rows = [r for r in rows if r["text"] not in gold and r["text"] not in follow]
+    follow_rows = [r for r in rows if r["text"] in follow]
+    follow_clusters = Counter(r["cluster_id"] for r in follow_rows)
     agent_clusters = Counter(r["cluster_id"] for r in agent_rows)
     sizes = Counter(r["cluster_id"] for r in rows)
     mostly_agent = {c for c, n in agent_clusters.items() if n > sizes[c] / 2}
@@ -109,6 +125,10 @@ def score(gold_path: Path, result: Path) -> dict[str, object]:
             1 for r in cust if r["cluster_id"] in mostly_agent
         ),
         "intents_hidden_in_agent_clusters": hidden,
+        "follow_up_turns": len(follow_rows),
+        "clusters_mostly_follow_ups": sum(
+            1 for c, n in follow_clusters.items() if n > sizes[c] / 2
+        ),
         "k": doc["clustering"].get("k"),
         "clusterer": doc["clustering"].get("clusterer"),
         "names_of_agent_clusters": sorted(
@@ -127,13 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--intents", type=int, default=12)
     m.add_argument("--per-intent", type=int, default=25)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--follow-ups", type=float, default=0.0,
+                   help="share of calls where the customer also answers the agent")
     s = sub.add_parser("score")
     s.add_argument("gold", type=Path)
     s.add_argument("results", type=Path, nargs="+")
     s.add_argument("--report", type=Path)
     args = ap.parse_args(argv)
     if args.cmd == "make":
-        make(args.gold, args.out, args.intents, args.per_intent, args.seed)
+        make(args.gold, args.out, args.intents, args.per_intent, args.seed, args.follow_ups)
         return 0
     found = [score(args.gold, r) for r in args.results]
     lines = [

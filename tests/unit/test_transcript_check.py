@@ -48,3 +48,17 @@ def test_score_counts_agent_clusters_and_scores_customer_texts(tmp_path: Path) -
     assert r["intents_hidden_in_agent_clusters"] == ["pin"]
     assert r["names_of_agent_clusters"] == ["greeting"]
     assert r["acc"] == 100.0  # Hungarian matching credits the agents' cluster with "pin"
+
+
+def test_follow_ups_are_customer_turns_without_an_intent(tmp_path: Path) -> None:
+    from scripts.transcript_check import FOLLOW_UPS
+
+    out = tmp_path / "tc"
+    assert main(["make", str(_gold(tmp_path)), str(out), "--intents", "3",
+                 "--per-intent", "4", "--follow-ups", "1.0"]) == 0
+    answer = json.loads((out / "gold.json").read_text())
+    customer = read_corpus(out / "calls.csv", speaker="customer")
+    assert len(customer.texts) == 24
+    assert all(t in answer or t in FOLLOW_UPS for t in customer.texts)
+    first = read_corpus(out / "calls.csv", speaker="customer", first_turn=True)
+    assert sorted(first.texts) == sorted(answer)
