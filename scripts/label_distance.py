@@ -155,7 +155,8 @@ def load_run(spec: str, set_name: str, gold_path: str | None = None) -> StoredRu
     return StoredRun(path, run, uniques, np.array([u for u, _ in rows_in]), gold)
 
 
-def open_shared_run(spec: str, set_name: str) -> tuple[StoredRun, Any, int, Any, Any]:
+def open_shared_run(spec: str, set_name: str,
+                    gold_path: str | None = None) -> tuple[StoredRun, Any, int, Any, Any]:
     """A finished run whose refinement a script can replay (join mix, selector shared:
     the defaults since 1 Dec), as (run, store, run id, its settings, an embed function
     through the store's cache for its embedder). Other runs are refused: a replay of
@@ -165,7 +166,7 @@ def open_shared_run(spec: str, set_name: str) -> tuple[StoredRun, Any, int, Any,
     from intentlocal.pipeline.embedding import embed_cached
     from intentlocal.store import Store
 
-    sr = load_run(spec, set_name)
+    sr = load_run(spec, set_name, gold_path)
     path, _, run_s = spec.rpartition(":")
     store, run_id = Store(path), int(run_s)
     settings = settings_from_dict(store.run(run_id).settings)
