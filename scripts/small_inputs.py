@@ -98,8 +98,8 @@ def fit(args: argparse.Namespace) -> int:
             gold_u, args.samples, args.intents, args.per_intent)
         for j, rows in enumerate(picks):
             x, gold = x_all[rows], gold_u[rows]
-            labels = [ref[i] for i in rows]
-            layout = mix_all[rows]
+            labels = None if args.texts else [ref[i] for i in rows]
+            layout = None if args.texts else mix_all[rows]
             k_true = len(set(gold.tolist()))
             k_auto = MapEquationK(n_neighbors=s.auto_k_neighbours,
                                   random_state=s.seed).estimate(x)
@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--per-intent", type=int, default=25)
     f.add_argument("--seeds", default="0,1,2")
     f.add_argument("--full", action="store_true", help="the whole set, not subsets")
+    f.add_argument("--texts", action="store_true",
+                   help="the texts alone: no labels, no density mix (the bench's rows "
+                   "'select clusterer on embeddings')")
     w = sub.add_parser("write")
     w.add_argument("runs", nargs="+", help="SET=STORE:RUN of finished full-set runs")
     w.add_argument("out")
