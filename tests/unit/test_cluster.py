@@ -115,13 +115,19 @@ def test_tie_break_goes_to_modularity_within_the_tie() -> None:
     assert sel.choose("tie-break") == "spectral-15"
     assert sel.choose("silhouette") == "kmeans"
     assert sel.choose("modularity") == "average-linkage"
-    sel.silhouettes_["spectral-15"] = 0.29  # outside the tie: the silhouette decides...
-    unguarded = SelectClusterer(modularity_guard=None)
+    # a silhouette lead of 0.03 is a tie since 6 Dec (0.04); under the old 0.02 it was not
+    sel.silhouettes_["spectral-15"] = 0.29
+    assert sel.choose("tie-break") == "spectral-15"
+    unguarded = SelectClusterer(modularity_guard=None, tie=0.02)
     unguarded.silhouettes_, unguarded.modularities_ = sel.silhouettes_, sel.modularities_
     assert unguarded.choose("tie-break") == "kmeans"
-    # ...unless its modularity is 0.03 below the best of the sensible partitions
+    # outside the tie the silhouette decides, unless the guard passes the leader over:
+    # K-means' modularity is 0.03 below the best of the sensible partitions
     # (average-linkage's 0.95 is not one: its silhouette is 0.22 below the top)
+    sel.silhouettes_["spectral-15"] = 0.27
     assert sel.choose("tie-break") == "spectral-15"
+    sel.modularities_["kmeans"] = 0.89  # within the guard
+    assert sel.choose("tie-break") == "kmeans"
 
 
 def test_modularity_near_ties_keep_the_earlier_candidate() -> None:
@@ -659,7 +665,7 @@ def test_a_silhouette_winner_far_below_the_best_modularity_is_passed_over() -> N
                  "umap-hdbscan": 0.4035, "consensus": 0.4306}
     small_mod = {"kmeans": 0.8131, "spectral-15": 0.8459, "spectral-25": 0.8373,
                  "umap-hdbscan": 0.8325, "consensus": 0.8434}
-    unguarded = SelectClusterer(modularity_guard=None)
+    unguarded = SelectClusterer(modularity_guard=None, tie=0.02)  # the rule until 6 Dec
     unguarded.silhouettes_, unguarded.modularities_ = small_sil, small_mod
     assert unguarded.choose("tie-break") == "kmeans"
     sel = SelectClusterer()

@@ -38,4 +38,5 @@ def test_rules_replay_the_selection_over_records(tmp_path: Path, capsys) -> None
     assert cells[:4] == ["s", "subsets", "true", "1"]
     assert cells[4] == "82.0"  # no guard, the rule until 6 Dec
     assert cells[7] == "95.0 (1 changed)"  # the guard
+    assert cells[8] == "95.0 (1 changed)"  # today's default
     assert cells[-1] == "96.0"  # the best candidate
