@@ -9,7 +9,9 @@ or ``role``, a chat record's ``messages``, "Customer: ..." lines of a .txt) and 
 sides the user names with ``--speaker``. Without ``--speaker`` nothing is dropped, except
 in chat records (``{"messages": [{"role": ..., "content": ...}]}``), whose system prompts
 and assistant replies are never what a user means to cluster: there the user's turns are
-kept, and the note says so and how to choose otherwise.
+kept, and the note says so and how to choose otherwise. ``--first-turn`` then keeps each
+conversation's first turn (why they called), where a conversation id column or chat
+records say where conversations start.
 """
 
 from __future__ import annotations
