@@ -238,8 +238,9 @@ class NewRunScreen(Screen):
         col = self.query_one("#column", Select)
         col.set_options([(h, h) for h in header])
         guess = next((h for h in header if h.strip().lower() in TEXT_COLUMNS), header[0])
+        if col.value == guess:  # else the change below reads the file for the note
+            self.show_note(path)
         col.value = guess
-        self.show_note(path)
 
     @on(Select.Changed, "#column")
     def _column_changed(self, event: Select.Changed) -> None:
