@@ -340,11 +340,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not 0 <= args.index < len(rows):
         raise IntentLocalError(f"run {args.run_id} has texts 0..{len(rows) - 1}")
     _, uid, text = rows[args.index]
+    line, speaker = store.origins(args.run_id)[args.index]
     doc = {
         "text": text,
         "source": store.run(args.run_id).input_path,
-        "source_line": store.source_lines(args.run_id)[args.index],
-        "speaker": store.speakers(args.run_id)[args.index],
+        "source_line": line,
+        "speaker": speaker,
         "history": store.history(args.run_id, uid),
     }
     print(json.dumps(doc, indent=1))

@@ -30,8 +30,7 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
         )
     names = {c["id"]: c["name"] for c in store.clusters(run_id)}
     label_sets = store.label_sets(run_id, len(store.uniques(run_id)), 10**6)
-    lines = store.source_lines(run_id)
-    speakers = store.speakers(run_id)
+    origins = store.origins(run_id)
     return [
         {
             "index": idx,
@@ -39,8 +38,8 @@ def result_rows(store: Store, run_id: int) -> list[dict[str, Any]]:
             "cluster_id": assign[idx],
             "cluster_name": names.get(assign[idx], ""),
             "labels": label_sets[uid],
-            "source_line": lines[idx],
-            "speaker": speakers[idx],
+            "source_line": origins[idx][0],
+            "speaker": origins[idx][1],
         }
         for idx, uid, text in texts
     ]

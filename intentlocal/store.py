@@ -386,22 +386,14 @@ class Store:
             )
         ]
 
-    def source_lines(self, run_id: int) -> list[int | None]:
-        """Each text's line (or record) in the file it came from, in text order: with a
-        speaker kept or blank rows dropped, a text's index is not its place in the file."""
+    def origins(self, run_id: int) -> list[tuple[int | None, str | None]]:
+        """Where each text came from, in text order: its line (or record) in the file
+        and who spoke it (None where the file did not say). With a speaker kept or blank
+        rows dropped, a text's index is not its place in the file."""
         return [
-            r["source_line"]
+            (r["source_line"], r["speaker"])
             for r in self.db.execute(
-                "SELECT source_line FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
-            )
-        ]
-
-    def speakers(self, run_id: int) -> list[str | None]:
-        """Who spoke each text, in text order (None where the file did not say)."""
-        return [
-            r["speaker"]
-            for r in self.db.execute(
-                "SELECT speaker FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
+                "SELECT source_line, speaker FROM texts WHERE run_id=? ORDER BY idx", (run_id,)
             )
         ]
 

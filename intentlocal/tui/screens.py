@@ -784,10 +784,9 @@ class HistoryScreen(Screen):
         _, uid, text = rows[self.index]
         uniques = store.uniques(self.run_id)
         out = Text()
-        line = store.source_lines(self.run_id)[self.index]
+        line, speaker = store.origins(self.run_id)[self.index]
         source = store.run(self.run_id).input_path
         where = f" · line {line} of {Path(source).name}" if line and source else ""
-        speaker = store.speakers(self.run_id)[self.index]
         where += f" · said by {speaker}" if speaker else ""
         out.append(f"Utterance {self.index}{where}\n", style="bold")
         out.append(f"{text}\n\n")

@@ -363,7 +363,7 @@ async def test_chat_export_shows_its_speakers_and_keeps_the_chosen_side(tmp_path
     stored = [t for _, _, t in app.store.texts(1)]
     assert stored == list(SUPPORT_TEXTS)
     assert app.store.run(1).name == "chats.jsonl, speaker user, first turns"
-    assert app.store.source_lines(1) == list(range(1, len(SUPPORT_TEXTS) + 1))
+    assert [line for line, _ in app.store.origins(1)] == list(range(1, len(SUPPORT_TEXTS) + 1))
 
 
 @pytest.mark.asyncio

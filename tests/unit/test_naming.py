@@ -253,4 +253,4 @@ def test_stores_made_before_speakers_gain_the_column(tmp_path) -> None:
     db.close()
     store = Store(path)
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert store.speakers(1) == [None] and store.source_lines(1) == [3]
+    assert store.origins(1) == [(3, None)]
