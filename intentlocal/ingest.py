@@ -17,13 +17,13 @@ from pathlib import Path
 from intentlocal.errors import InputError
 from intentlocal.turns import (
     CHAT_LISTS,
-    MAX_SPEAKERS_NOTED,
-    SPEAKER_FIELDS,
     TURN_TEXTS,
     Selection,
     Turn,
     conversation_field,
+    find_field,
     looks_like_transcript,
+    names_sides,
     select_turns,
     speaker_field,
     split_prefix,
@@ -152,9 +152,8 @@ def _corpus(
     kept, note, selection = select_turns(turns, sel, str(p), source, chat=chat)
     texts, n = _clip([t.text.strip() for t in kept])
     speakers = [t.speaker for t in kept]
-    # a column of many values (e-mail addresses under "from") names no sides
     sides = {t.speaker for t in turns if t.speaker is not None}
-    if not sides or (sel.speaker is None and len(sides) > MAX_SPEAKERS_NOTED):
+    if not sides or (sel.speaker is None and not names_sides(len(sides))):
         speakers = None
     return Corpus(texts, [t.line for t in kept], str(p), column=column, truncated=n,
                   note=note, selection=selection, speakers=speakers)
@@ -225,8 +224,7 @@ def _message_turn(msg: object, where: str, line: int) -> Turn:
         return Turn(msg, None, line)
     if not isinstance(msg, dict):
         raise InputError(f"{where}: expected a message object, got {type(msg).__name__}")
-    lowered = {k.lower(): k for k in msg}
-    text_key = next((lowered[k] for k in TURN_TEXTS if k in lowered), None)
+    text_key = find_field(list(msg), None, TURN_TEXTS, "", where)
     if text_key is None:
         raise InputError(f"{where}: no message text ({', '.join(TURN_TEXTS)})")
     content = msg[text_key]
@@ -239,7 +237,7 @@ def _message_turn(msg: object, where: str, line: int) -> Turn:
         content = ""
     if not isinstance(content, str):
         raise InputError(f"{where}: {text_key!r} is not a string")
-    who = next((lowered[k] for k in SPEAKER_FIELDS if k in lowered), None)
+    who = speaker_field(list(msg), None, text_key, where)
     speaker = msg.get(who) if who is not None else None
     return Turn(content, str(speaker) if speaker is not None else None, line)
 

@@ -112,18 +112,23 @@ class Selection:
                    conversation.strip() if conversation and conversation.strip() else None)
 
 
+def find_field(keys: list[str], named: str | None, known: tuple[str, ...], flag: str,
+               where: str, skip: str | None = None) -> str | None:
+    """The column / field the user ``named`` for ``flag`` (an error listing the columns
+    when there is none), else the first of the ``known`` names present, other than
+    ``skip`` (the text's own column), matched without case."""
+    lowered = {k.strip().lower(): k for k in keys}
+    if named is not None:
+        key = lowered.get(named.strip().lower())
+        if key is None:
+            raise InputError(f"{where}: no column {named!r} for {flag}; columns: {', '.join(keys)}")
+        return key
+    return next((lowered[n] for n in known if n in lowered and lowered[n] != skip), None)
+
+
 def conversation_field(keys: list[str], sel: Selection, where: str) -> str | None:
     """The column / field that says which conversation a turn belongs to."""
-    lowered = {k.strip().lower(): k for k in keys}
-    if sel.conversation is not None:
-        key = lowered.get(sel.conversation.lower())
-        if key is None:
-            raise InputError(
-                f"{where}: no column {sel.conversation!r} for --first-turn;"
-                f" columns: {', '.join(keys)}"
-            )
-        return key
-    return next((lowered[n] for n in CONVERSATION_FIELDS if n in lowered), None)
+    return find_field(keys, sel.conversation, CONVERSATION_FIELDS, "--first-turn", where)
 
 
 def split_prefix(line: str) -> tuple[str | None, str]:
@@ -154,19 +159,14 @@ def looks_like_transcript(lines: list[str]) -> Counter[str] | None:
 def speaker_field(keys: list[str], choice: SpeakerChoice | None, text_key: str | None,
                   where: str) -> str | None:
     """The column / field that names the speaker: the user's, else the first known name."""
-    lowered = {k.strip().lower(): k for k in keys}
-    if choice is not None and choice.field is not None:
-        key = lowered.get(choice.field.lower())
-        if key is None:
-            raise InputError(
-                f"{where}: no column {choice.field!r} for --speaker; columns: {', '.join(keys)}"
-            )
-        return key
-    for name in SPEAKER_FIELDS:
-        key = lowered.get(name)
-        if key is not None and key != text_key:
-            return key
-    return None
+    named = choice.field if choice is not None else None
+    return find_field(keys, named, SPEAKER_FIELDS, "--speaker", where, skip=text_key)
+
+
+def names_sides(values: int) -> bool:
+    """Whether a column holding this many distinct speakers names the sides of the
+    conversations (a few) rather than something else (e-mail addresses under "from")."""
+    return 0 < values <= MAX_SPEAKERS_NOTED
 
 
 def tally(counts: Counter[str]) -> str:
@@ -231,7 +231,7 @@ def _by_speaker(
             + (f" ({unmarked:,} without a speaker left out)" if unmarked else "")
         )
         return kept, note, f"speaker {choice.describe()}"
-    if not counts or len(counts) > MAX_SPEAKERS_NOTED:
+    if not names_sides(len(counts)):
         return turns, None, None
     if chat:
         users = {name for name in counts if name.lower() in USER_ROLES}
